@@ -1,0 +1,149 @@
+"""SQLite databases: ``sqlite:///abs/path.db``. Every table lives in schema ``main``."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .base import Capabilities, Connector, CrawledColumn, CrawledDataset
+
+# SQLite's own affinity rules (https://sqlite.org/datatype3.html §3.1), refined by the
+# declared names people actually write so dates and decimals keep their meaning.
+_DECIMAL_RE = re.compile(r"(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+))?\s*\)", re.I)
+
+
+def arrow_type_for(declared: str) -> str:
+    t = declared.upper()
+    if m := _DECIMAL_RE.search(t):
+        return f"decimal128({m.group(1)}, {m.group(2) or 0})"
+    if "BOOL" in t:
+        return "bool"
+    if "DATETIME" in t or "TIMESTAMP" in t:
+        return "timestamp[us]"
+    if "DATE" in t:
+        return "date32[day]"
+    if "INT" in t:
+        return "int64"
+    if any(k in t for k in ("CHAR", "CLOB", "TEXT")):
+        return "string"
+    if "BLOB" in t:
+        return "binary"
+    if any(k in t for k in ("REAL", "FLOA", "DOUB")):
+        return "double"
+    if "NUMERIC" in t or "DECIMAL" in t:
+        return "double"
+    return "string"
+
+
+class SQLiteConnector(Connector):
+    kind = "sqlite"
+
+    @classmethod
+    def normalize_url(cls, url: str) -> str:
+        path = url.removeprefix("sqlite://")
+        if not path.startswith("/"):
+            from ..errors import InvalidInputError
+
+            raise InvalidInputError(
+                f"SQLite URL {url!r} must hold an absolute path.",
+                "Write sqlite:///abs/path.db (three slashes, then the absolute path).",
+            )
+        return f"sqlite://{path}"
+
+    @property
+    def path(self) -> Path:
+        return Path(self.source.url.removeprefix("sqlite://"))
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise self.error(
+                f"the SQLite file {self.path} does not exist.",
+                "Check the path, or re-register the source with the right sqlite:/// URL.",
+            )
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self.error(
+                f"{self.path} is not a readable SQLite database ({exc}).",
+                "Point the source at a SQLite file, or register it with the right kind.",
+            ) from None
+        return conn
+
+    def check(self) -> str:
+        conn = self._connect()
+        try:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view')"
+            ).fetchone()
+            return f"SQLite {sqlite3.sqlite_version}, {count} tables and views"
+        finally:
+            conn.close()
+
+    def crawl(self) -> Iterator[CrawledDataset]:
+        conn = self._connect()
+        try:
+            modified = datetime.fromtimestamp(self.path.stat().st_mtime, UTC).replace(microsecond=0)
+            stat_rows = self._stat1(conn)
+            tables = conn.execute(
+                "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            ).fetchall()
+            for name, kind in tables:
+                columns = [
+                    CrawledColumn(
+                        name=col[1],
+                        type=arrow_type_for(col[2] or ""),
+                        nullable=not col[3] and not col[5],
+                    )
+                    for col in conn.execute(f'PRAGMA table_xinfo("{name}")')
+                    if col[6] in (0, 2, 3)  # ordinary and generated columns, not hidden ones
+                ]
+                yield CrawledDataset(
+                    schema="main",
+                    name=name,
+                    columns=columns,
+                    kind=kind,
+                    row_count=stat_rows.get(name) if kind == "table" else None,
+                    last_modified=modified,
+                    format="SQLite",
+                )
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _stat1(conn: sqlite3.Connection) -> dict[str, int]:
+        """Row counts from ANALYZE's sqlite_stat1, or from max(rowid) — both O(1)-ish."""
+        counts: dict[str, int] = {}
+        has_stat = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+        ).fetchone()
+        if has_stat:
+            for tbl, stat in conn.execute("SELECT tbl, stat FROM sqlite_stat1"):
+                if stat:
+                    counts.setdefault(tbl, int(str(stat).split()[0]))
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND sql NOT LIKE '%WITHOUT ROWID%'"
+        ):
+            if name not in counts:
+                (max_rowid,) = conn.execute(f'SELECT max(rowid) FROM "{name}"').fetchone()
+                counts[name] = int(max_rowid or 0)
+        return counts
+
+    def sample(self, dataset: CrawledDataset, columns: list[str], limit: int = 100) -> dict[str, list[str]]:
+        if not columns:
+            return {}
+        conn = self._connect()
+        try:
+            cols = ", ".join(f'"{c}"' for c in columns)
+            rows = conn.execute(f'SELECT {cols} FROM "{dataset.name}" LIMIT ?', (limit,)).fetchall()
+        finally:
+            conn.close()
+        return {c: [str(r[i]) for r in rows if r[i] is not None] for i, c in enumerate(columns)}
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(dialect="sqlite", joins=True, aggregates=True, window_functions=True)

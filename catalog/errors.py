@@ -1,0 +1,55 @@
+"""Errors a user can act on.
+
+Every error guajie raises on bad input is a :class:`GuajieError`: one paragraph that says
+what went wrong and what to do. The CLI prints it without a traceback and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GuajieError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+
+class NotFoundError(GuajieError):
+    """A named source, dataset or column is not in the catalog."""
+
+
+class ConflictError(GuajieError):
+    """A name is already taken."""
+
+
+class InvalidInputError(GuajieError):
+    """A file, flag or value does not pass validation."""
+
+
+class SourceError(GuajieError):
+    """A source could not be reached or read; always names the source."""
+
+    def __init__(self, source: str, message: str, hint: str | None = None) -> None:
+        super().__init__(f"Source '{source}': {message}", hint)
+        self.source = source
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    return f"Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove secret values from a message that a driver may have echoed them into."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

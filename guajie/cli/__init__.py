@@ -1,0 +1,60 @@
+"""The ``guajie`` command: a thin click layer over the Python API.
+
+Each command opens the workspace, calls one method, and renders the answer as a table or,
+with ``--json``, as JSON. Errors on bad input print one paragraph and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from guajie import __version__
+from guajie.catalog.errors import GuajieError
+
+
+class GuajieGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GuajieError as exc:
+            click.secho(f"Error: {exc}", err=True, fg="red")
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted; nothing half-written was kept.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=GuajieGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", envvar="GUAJIE_HOME", type=click.Path(file_okay=False),
+              help="Workspace directory (default: $GUAJIE_HOME or ./.guajie).")
+@click.version_option(__version__, prog_name="guajie")
+@click.pass_context
+def main(ctx: click.Context, home: str | None) -> None:
+    """guajie (挂接): a catalog of a city's data sources, and federated SQL over them.
+
+    Register departmental sources, crawl their schemas without copying data, and
+    describe them the way the government resource catalog asks.
+    """
+    ctx.obj = {"home": home}
+
+
+def open_catalog(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from guajie.catalog.ledger import Catalog
+
+    root = ctx.find_root()
+    catalog = Catalog.open(root.obj.get("home") if root.obj else None)
+    root.call_on_close(catalog.workspace.close)
+    return catalog
+
+
+from guajie.cli import catalog_cmds, metadata_cmds, source_cmds  # noqa: E402
+
+for command in (*source_cmds.COMMANDS, *catalog_cmds.COMMANDS, *metadata_cmds.COMMANDS):
+    main.add_command(command)
+
+
+def run() -> None:  # pragma: no cover - console entry point alias
+    sys.exit(main())
