@@ -258,10 +258,15 @@ def apply_changes(dataset: Dataset, column: str | None, changes: dict[str, Any],
     else:
         for col in doc["columns"]:
             if col["name"] == column:
+                confirming = (col["sensitivity_source"] == "suggested"
+                              and changes.get("sensitivity") == col["sensitivity"])
                 col.update(changes)
                 if "sensitivity" in changes:
                     col["sensitivity_source"] = "steward"
-                    col["sensitivity_reason"] = "set by steward"
+                    col["sensitivity_reason"] = (
+                        f"confirmed by steward ({col['sensitivity_reason']})" if confirming
+                        else "set by steward"
+                    )
     try:
         return Dataset.model_validate(doc)
     except ValidationError as exc:

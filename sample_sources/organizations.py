@@ -18,7 +18,7 @@ from .identifiers import CreditCodes, id_number
 from .industries import INDUSTRY_MIX, Industry
 from .names import company_name, person_name
 from .plan import CityPlan
-from .sampling import Weighted, chance, pick
+from .sampling import Weighted, chance, lognormal, pick
 from .timeline import MONTH_COUNT, REGISTRY_AS_OF, month_index
 
 ACTIVE_STATUSES = ("存续", "在业")
@@ -27,10 +27,26 @@ _FOUNDING_YEARS: Weighted[int] = Weighted(
     list(range(1993, 2025)),
     [1.13 ** min(y - 1993, 28) * (0.55 if y == 2024 else 1.0) for y in range(1993, 2025)],
 )
-_CAPITAL_WAN: Weighted[int] = Weighted.of([
-    (3, 2), (5, 4), (10, 10), (20, 6), (30, 6), (50, 12), (100, 20), (200, 10), (300, 8),
-    (500, 10), (1000, 7), (2000, 3), (3000, 2), (5000, 1.5), (10000, 0.8), (20000, 0.3),
-])
+_CAPITAL_WAN: Weighted[int] = Weighted.of(
+    [
+        (3, 2),
+        (5, 4),
+        (10, 10),
+        (20, 6),
+        (30, 6),
+        (50, 12),
+        (100, 20),
+        (200, 10),
+        (300, 8),
+        (500, 10),
+        (1000, 7),
+        (2000, 3),
+        (3000, 2),
+        (5000, 1.5),
+        (10000, 0.8),
+        (20000, 0.3),
+    ]
+)
 _BASE_RATING: Weighted[str] = Weighted.of([("A", 12), ("B", 58), ("M", 17), ("C", 8), ("D", 5)])
 _DISTRICT_MIX: Weighted[District] = Weighted(DISTRICTS, [d.enterprise_weight for d in DISTRICTS])
 
@@ -142,48 +158,50 @@ def enterprises(plan: CityPlan, block: int) -> list[Enterprise]:
         industry = INDUSTRY_MIX.pick(rng)
         founded = _founding_date(rng)
         status, deregistered = _status(rng, founded)
-        shell = chance(rng, 0.07)
-        employees = 1 if shell else max(1, round(industry.employees_median
-                                                 * rng.lognormvariate(-0.3, 1.15)))
-        insured = not shell and chance(rng, 0.7 if employees < 5 else 0.97)
+        shell = chance(rng, 0.05)
+        employees = (
+            1 if shell else max(1, round(industry.employees_median * lognormal(rng, -0.3, 1.15)))
+        )
+        insured = not shell and chance(rng, 0.85 if employees < 5 else 0.98)
         wan = _CAPITAL_WAN.pick(rng) * (10 if employees > 200 else 1)
         capital_cents = wan * 100 if chance(rng, 0.9) else int(wan * 100 * (0.5 + rng.random()))
-        if out and chance(rng, 0.03):
-            rep = pick(rng, out).legal_rep  # one person heading several companies
-        else:
-            rep = legal_rep(rng, district, founded)
+        rep = pick(rng, out).legal_rep if out and chance(rng, 0.03) else None
+        if rep is None or rep.birth_date.year > founded.year - 18:
+            rep = legal_rep(rng, district, founded)  # else: one person heads several companies
         name = company_name(rng, district, industry.phrases, big=wan >= 1000)
         if chance(rng, 0.005):
             name += " "
         code = codes.enterprise(index, district.code, new_style=founded >= _NEW_CODE_SINCE)
         r = rng.random()
-        if r < 0.003 and "MA" in code[8:10]:
+        if r < 0.006 and code[8:10] == "MA":
             hrss_code = code.lower()
-        elif r < 0.006:
+        elif r < 0.01:
             hrss_code = code + " "
         else:
             hrss_code = code
         rating = "D" if shell and chance(rng, 0.5) else _BASE_RATING.pick(rng)
-        out.append(Enterprise(
-            index=index,
-            credit_code=code,
-            name=name,
-            district=district,
-            district_label=district.name + " " if chance(rng, 0.004) else district.name,
-            industry=industry,
-            founded_on=founded,
-            status=status,
-            deregistered_on=deregistered,
-            capital_cents=capital_cents,
-            legal_rep=rep,
-            employees=employees,
-            insured=insured,
-            shell=shell,
-            productivity=rng.lognormvariate(0, 0.5),
-            wage_factor=rng.lognormvariate(0, 0.25),
-            rating=rating,
-            hrss_code=hrss_code,
-        ))
+        out.append(
+            Enterprise(
+                index=index,
+                credit_code=code,
+                name=name,
+                district=district,
+                district_label=district.name + " " if chance(rng, 0.004) else district.name,
+                industry=industry,
+                founded_on=founded,
+                status=status,
+                deregistered_on=deregistered,
+                capital_cents=capital_cents,
+                legal_rep=rep,
+                employees=employees,
+                insured=insured,
+                shell=shell,
+                productivity=lognormal(rng, 0, 0.5),
+                wage_factor=lognormal(rng, 0, 0.25),
+                rating=rating,
+                hrss_code=hrss_code,
+            )
+        )
     return out
 
 
@@ -197,5 +215,5 @@ def institutions(plan: CityPlan, block: int) -> list[Institution]:
     for j in range(count):
         district = _DISTRICT_MIX.pick(rng)
         code = codes.institution(block * 100 + j, district.code)
-        out.append(Institution(code, district, 20 + int(rng.lognormvariate(4, 0.8))))
+        out.append(Institution(code, district, 20 + int(lognormal(rng, 4, 0.8))))
     return out

@@ -35,12 +35,18 @@ class Weighted(Generic[T]):
         return cls([p[0] for p in pairs], [p[1] for p in pairs])
 
     def pick(self, rng: Random) -> T:
-        return self.items[bisect(self._cum, rng.random() * self._total)]
+        i = bisect(self._cum, rng.random() * self._total)
+        return self.items[i if i < len(self.items) else -1]  # float rounding at the very top
 
 
 def pick(rng: Random, items: Sequence[T]) -> T:
     """Uniform choice; cheaper than ``Random.choice`` for hot loops."""
     return items[int(rng.random() * len(items))]
+
+
+def lognormal(rng: Random, mu: float, sigma: float) -> float:
+    """Like ``Random.lognormvariate`` but through ``gauss``, which is about twice as fast."""
+    return math.exp(mu + sigma * rng.gauss())
 
 
 def chance(rng: Random, p: float) -> bool:

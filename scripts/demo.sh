@@ -16,13 +16,13 @@ echo "== Generating the sample city (scale 1) in $city"
 echo
 echo "== Registering departmental sources (目录台账)"
 $guajie init
-$guajie source add market "sqlite:///$city/market.sqlite" \
+$guajie source add market "sqlite://$city/market.sqlite" \
   --department 市场监督管理局 --department-code 11350100MB0000001X \
   --contact "林晓 <linxiao@scjg.fz.gov.cn> 0591-87000001" --description "企业登记注册系统"
-$guajie source add hrss "sqlite:///$city/hrss.sqlite" \
+$guajie source add hrss "sqlite://$city/hrss.sqlite" \
   --department 人力资源和社会保障局 --description "社会保险征缴系统"
 $guajie source add tax "file://$city/tax" --department 税务局 --description "纳税申报"
-$guajie source add civil "sqlite:///$city/civil.sqlite" \
+$guajie source add civil "sqlite://$city/civil.sqlite" \
   --department 民政局 --description "社会救助系统"
 $guajie source add transport "file://$city/transport" --department 交通运输局 \
   --description "智慧停车平台"

@@ -209,7 +209,7 @@ def test_duckdb_source(cli, tmp_path):
         (["source", "add", "x", "sqlite://relative.db"], "absolute path"),
         (["source", "add", "x", "ftp://host/file"], "unknown URL scheme"),
         (["source", "add", "Bad-Name", "sqlite:///x.db", "--no-check"], "lowercase"),
-        (["source", "add", "x", "postgresql://u:pw@h/db"], "--password-env"),
+        (["source", "add", "x", "postgresql://u:pw@h/db"], "contains a password"),
         (["source", "show", "nope"], "No source named 'nope'"),
         (["catalog", "show", "nope.main.t"], "No source named 'nope'"),
         (["catalog", "show", "justaname"], "qualified name"),

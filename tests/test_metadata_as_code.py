@@ -101,7 +101,8 @@ def test_dcat_export(described, tmp_path):
     assert doc["@type"] == "dcat:Catalog"
     assert "dcat" in doc["@context"]
     by_title = {d["dct:title"]: d for d in doc["dcat:dataset"]}
-    ent = next(d for d in doc["dcat:dataset"] if d["dct:identifier"].startswith("11350100MB0000001X-"))
+    ent = by_title["enterprise"]
+    assert ent["dct:identifier"].startswith("11350100MB0000001X-")
     assert ent["dct:accrualPeriodicity"]["@id"].endswith("/DAILY")
     assert ent["dct:accessRights"]["@id"].endswith("/RESTRICTED")
     assert ent["dct:publisher"]["foaf:name"] == "市场监督管理局"

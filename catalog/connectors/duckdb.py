@@ -23,11 +23,12 @@ class DuckDBConnector(Connector):
                 f"DuckDB URL {url!r} must hold an absolute path.",
                 "Write duckdb:///abs/path.duckdb (three slashes, then the absolute path).",
             )
-        return f"duckdb://{path}"
+        # Both sqlite:///abs/x and SQLAlchemy's sqlite:////abs/x name the same file.
+        return f"duckdb:///{path.lstrip('/')}"
 
     @property
     def path(self) -> Path:
-        return Path(self.source.url.removeprefix("duckdb://"))
+        return Path("/" + self.source.url.removeprefix("duckdb://").lstrip("/"))
 
     def _connect(self) -> Any:
         import duckdb
@@ -74,9 +75,9 @@ class DuckDBConnector(Connector):
                 ).fetchall()
             }
             for schema, name, kind, comment, estimated in relations:
-                arrow_schema = conn.execute(
+                arrow_schema = conn.sql(
                     f'SELECT * FROM "{schema}"."{name}" LIMIT 0'
-                ).fetch_arrow_table().schema
+                ).to_arrow_table().schema
                 columns = [
                     CrawledColumn(
                         name=f.name,

@@ -51,11 +51,12 @@ class SQLiteConnector(Connector):
                 f"SQLite URL {url!r} must hold an absolute path.",
                 "Write sqlite:///abs/path.db (three slashes, then the absolute path).",
             )
-        return f"sqlite://{path}"
+        # Both sqlite:///abs/x and SQLAlchemy's sqlite:////abs/x name the same file.
+        return f"sqlite:///{path.lstrip('/')}"
 
     @property
     def path(self) -> Path:
-        return Path(self.source.url.removeprefix("sqlite://"))
+        return Path("/" + self.source.url.removeprefix("sqlite://").lstrip("/"))
 
     def _connect(self) -> sqlite3.Connection:
         if not self.path.is_file():

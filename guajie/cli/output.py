@@ -55,10 +55,12 @@ def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:
-    width = max(len(k) for k, _ in pairs)
+    from rich.cells import cell_len  # CJK characters take two cells
+
+    width = max(cell_len(k) for k, _ in pairs)
     for key, value in pairs:
         if value not in (None, "", []):
-            click.echo(f"{key.ljust(width)}  {value}")
+            click.echo(f"{key}{' ' * (width - cell_len(key))}  {value}")
 
 
 def human_size(n: int | None) -> str:

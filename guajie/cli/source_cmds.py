@@ -192,8 +192,8 @@ def crawl(ctx: click.Context, names: tuple[str, ...], no_sample: bool, as_json: 
     Reads system catalogs, file footers and bounded samples only; never copies data.
     Unchanged datasets are skipped; schema changes are recorded as drift.
     """
-    from guajie.cli import open_catalog
     from guajie.catalog.errors import GuajieError
+    from guajie.cli import open_catalog
 
     catalog = open_catalog(ctx)
     reports, failures = [], []
@@ -217,7 +217,7 @@ def crawl(ctx: click.Context, names: tuple[str, ...], no_sample: bool, as_json: 
             for change in r.drift:
                 mark = "BREAKING " if change.breaking else ""
                 click.echo(f"  {mark}{change.dataset}: {change.describe()}")
-        for name, error in failures:
+        for _name, error in failures:
             click.secho(f"Error: {error}", err=True, fg="red")
     if failures:
         ctx.exit(1)

@@ -35,6 +35,7 @@ import os
 import pwd
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -89,7 +90,7 @@ def _log_tail(path: Path | None, lines: int = _LOG_TAIL_LINES) -> str:
 def _start_error(server: str, argv: list[str], log: Path | None, reason: str) -> RuntimeError:
     return RuntimeError(
         f"{server} failed to start: {reason}\n"
-        f"command: {subprocess.list2cmdline(argv)}\n"
+        f"command: {shlex.join(argv)}\n"
         f"log ({log}):\n{_log_tail(log)}"
     )
 
@@ -101,6 +102,10 @@ def _port_in_use(log: Path) -> bool:
 
 class _PortInUse(Exception):
     """The server lost the race for its port; start again on another one."""
+
+    def __init__(self, error: RuntimeError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _require_executable(server: str, path: Path, hint: str) -> None:
@@ -182,7 +187,7 @@ def _spawn(
     cwd: Path,
     env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
+    with log.open("wb") as out:  # one log per launch attempt
         return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -243,7 +248,7 @@ def _wait_until(
         code = proc.poll()
         if code is not None:
             if _port_in_use(log):
-                raise _PortInUse
+                raise _PortInUse(_start_error(server, argv, log, "port already in use"))
             raise _start_error(server, argv, log, f"process exited with status {code}")
         if ready():
             return
@@ -267,11 +272,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _pids_mentioning(text: str) -> Iterator[int]:
-    needle = text.encode()
+def _pids_using(directory: Path) -> Iterator[int]:
+    """Processes whose command line names ``directory`` or whose working directory it is."""
+    prefix = str(directory)
+    needle = prefix.encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
+        with contextlib.suppress(OSError):
+            cwd = os.readlink(entry / "cwd")
+            if cwd == prefix or cwd.startswith(prefix + "/"):
+                yield int(entry.name)
+                continue
         with contextlib.suppress(OSError):
             if needle in (entry / "cmdline").read_bytes():
                 yield int(entry.name)
@@ -286,7 +298,7 @@ def _reap_stale_dirs() -> None:
             continue
         if _pid_alive(owner):
             continue
-        for pid in _pids_mentioning(str(path)):
+        for pid in _pids_using(path):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(path, ignore_errors=True)
@@ -354,13 +366,14 @@ class _ManagedServer:
 
 
 def _start_with_port_retries(fixed_port: bool, attempt: Callable[[], None]) -> None:
-    for _ in range(1 if fixed_port else _PORT_ATTEMPTS):
+    """Run ``attempt``; when a chosen port was taken meanwhile, try again on a new one."""
+    for remaining in reversed(range(1 if fixed_port else _PORT_ATTEMPTS)):
         try:
             attempt()
             return
-        except _PortInUse:
-            continue
-    raise RuntimeError("could not find a free port after several attempts")
+        except _PortInUse as exc:
+            if remaining == 0:
+                raise exc.error from None
 
 
 class _ProcessServer(_ManagedServer):
@@ -881,7 +894,7 @@ class S3Server(_ProcessServer):
 
     def _ready(self) -> bool:
         try:
-            with _NO_PROXY.open(f"{self.endpoint_url}/moto-api/", timeout=2):
+            with _NO_PROXY.open(f"{self.endpoint_url}/moto-api/", timeout=1):
                 return True
         except urllib.error.HTTPError:
             return True
