@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from .connectors import connector_class, kind_for_url, open_connector
 from .crawl import CrawlReport, Progress, crawl_source
 from .errors import ConflictError, InvalidInputError, NotFoundError, did_you_mean
-from .models import Column, Contact, Dataset, DriftChange, Source, now_utc
+from .models import Column, Contact, Dataset, DriftChange, Source, SourceKind, now_utc
 from .store import CatalogStore, Txn
 from .workspace import Workspace
 
@@ -71,7 +71,7 @@ class Catalog:
         url = connector_class(kind).normalize_url(url)
         try:
             source = Source(
-                name=name, kind=kind, url=url, password_env=password_env,
+                name=name, kind=SourceKind(kind), url=url, password_env=password_env,
                 password_file=password_file, department=department,
                 department_code=department_code,
                 contacts=[Contact.parse(c) for c in contacts], description=description,

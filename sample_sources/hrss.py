@@ -23,20 +23,8 @@ MEDICAL_RATE = 0.095
 UNEMPLOYMENT_RATE = 0.01
 # Contribution base floor and ceiling per social insurance year (July to June).
 _BASE_LIMITS = {2022: (3_900, 19_500), 2023: (4_100, 20_500), 2024: (4_300, 21_500)}
-_SEASON = {
-    1: 1.0,
-    2: 0.96,
-    3: 1.01,
-    4: 1.0,
-    5: 1.0,
-    6: 1.0,
-    7: 1.01,
-    8: 1.0,
-    9: 1.0,
-    10: 0.99,
-    11: 1.0,
-    12: 1.0,
-}
+# Headcount by calendar month: the Spring Festival dip in February.
+_SEASON = dict(enumerate((1.0, 0.96, 1.01, 1.0, 1.0, 1.0, 1.01, 1.0, 1.0, 0.99, 1.0, 1.0), start=1))
 
 
 def _append_panel(

@@ -126,42 +126,12 @@ def bank_card(rng: Random) -> str:
     return payload + luhn_check_digit(payload)
 
 
-_MOBILE_PREFIXES = (
-    "130",
-    "131",
-    "132",
-    "133",
-    "134",
-    "135",
-    "136",
-    "137",
-    "138",
-    "139",
-    "150",
-    "151",
-    "152",
-    "153",
-    "155",
-    "156",
-    "157",
-    "158",
-    "159",
-    "166",
-    "173",
-    "177",
-    "180",
-    "181",
-    "182",
-    "183",
-    "185",
-    "186",
-    "187",
-    "188",
-    "189",
-    "191",
-    "198",
-    "199",
+# Number segments of China Mobile, China Unicom and China Telecom in common use.
+_MOBILE_SEGMENTS = (
+    "130 131 132 133 134 135 136 137 138 139 150 151 152 153 155 156 157 158 159 166 173 177 "
+    "180 181 182 183 185 186 187 188 189 191 198 199"
 )
+_MOBILE_PREFIXES = tuple(_MOBILE_SEGMENTS.split())
 
 
 def mobile_number(rng: Random) -> str:

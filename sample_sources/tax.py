@@ -20,20 +20,8 @@ from .schema import TAX_FILINGS, Columns
 from .timeline import MONTH_LABELS, MONTHS, add_months
 
 RATINGS = ("A", "B", "M", "C", "D")
-_SEASON = {
-    1: 1.1,
-    2: 0.75,
-    3: 1.0,
-    4: 0.95,
-    5: 1.0,
-    6: 1.05,
-    7: 0.95,
-    8: 0.95,
-    9: 1.05,
-    10: 0.95,
-    11: 1.05,
-    12: 1.25,
-}
+# Revenue by calendar month: Spring Festival slump, year-end peak.
+_SEASON = dict(enumerate((1.1, 0.75, 1.0, 0.95, 1.0, 1.05, 0.95, 0.95, 1.05, 0.95, 1.05, 1.25), 1))
 _QUARTER_END = (3, 6, 9, 12)
 SMALL_SCALE_EXEMPT_CENTS = 100_000 * 100  # 月销售额10万元以下免征增值税
 GENERAL_TAXPAYER_CENTS = 5_000_000 * 100  # 年应税销售额500万元以上为一般纳税人

@@ -31,6 +31,7 @@ refuses ``time`` values outside 00:00–24:00.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import ssl
 from collections.abc import Callable, Iterator
@@ -84,7 +85,7 @@ def parse_mysql_url(url: str) -> MySQLTarget:
 
     def bad(problem: str) -> InvalidInputError:
         return InvalidInputError(
-            f"MySQL URL {url!r} {problem}.",
+            f"MySQL URL {_without_password(url)!r} {problem}.",
             f"Write it as mysql://user@host:port/database, e.g. {_URL_EXAMPLE} "
             "(the password goes in an environment variable, never in the URL).",
         )
@@ -119,6 +120,13 @@ def parse_mysql_url(url: str) -> MySQLTarget:
         user=unquote(parts.username) if parts.username else None,
         sslmode=sslmode,
     )
+
+
+_PASSWORD_IN_URL_RE = re.compile(r"^([^:/]+://[^/@:]*):[^/@]*@")
+
+
+def _without_password(url: str) -> str:
+    return _PASSWORD_IN_URL_RE.sub(r"\1:***@", url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -621,11 +629,12 @@ class MySQLConnector(Connector):
                     "Cast the column in the query (e.g. to CHAR or a narrower DECIMAL).",
                 ) from None
             finally:
-                # Closing an unbuffered cursor reads every remaining row: only do it when
-                # there are none left, and otherwise drop the connection.
                 if done:
                     cur.close()
-                conn.close()
+                else:
+                    _abandon(cur)
+                with contextlib.suppress(Exception):
+                    conn.close()
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 
@@ -644,6 +653,18 @@ def _column_stats(found: tuple[Any, ...], table_rows: int | None, arrow: str) ->
         min=_stat_text(min_value) if keep_bounds else None,
         max=_stat_text(max_value) if keep_bounds else None,
     )
+
+
+def _abandon(cursor: Any) -> None:
+    """Forget an unbuffered result that was not read to the end.
+
+    pymysql would otherwise read (and throw away) every remaining row when the cursor is
+    closed or collected; closing the connection instead makes the server stop sending.
+    """
+    result = getattr(cursor, "_result", None)
+    if result is not None:
+        result.unbuffered_active = False
+    cursor.connection = None
 
 
 def _ssl_context(mode: str) -> ssl.SSLContext:

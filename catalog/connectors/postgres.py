@@ -3,8 +3,9 @@
 Optional query parameters: ``sslmode=disable|allow|prefer|require|verify-ca|verify-full`` and
 ``schemas=a,b`` to crawl only those schemas (each must exist).
 
-The crawl reads the system catalogs only, never table data: three statements sent in one
-pipelined round trip (relations, columns, ``pg_stats``), fetched whole and joined in Python.
+The crawl reads the system catalogs only, never table data: four statements (session
+settings, relations, columns, ``pg_stats``) sent in one pipelined round trip, fetched whole
+and joined in Python.
 Figures are the planner's estimates as of the last ``ANALYZE``/``VACUUM``:
 
 * ``row_count`` is ``pg_class.reltuples`` (``None`` while a table was never analysed);
@@ -20,7 +21,7 @@ their row counts, sizes and change counters add up to the parent's.
 
 Types map to Arrow as pyarrow prints them. Choices worth knowing: ``numeric`` without a
 declared precision becomes ``decimal128(38, 10)`` (:meth:`PostgresConnector.fetch` rounds
-values to 10 decimal places and turns ``NaN``/infinities into nulls); arrays become
+values to 10 decimal places; it turns numeric ``NaN`` and infinities into nulls); arrays become
 ``list<item: T>`` of their element type; ``interval`` becomes ``month_day_nano_interval``
 (fetched values count a month as 30 days); enums, ``json``, ``uuid``, network, geometric,
 range and composite types, ``timetz`` and anything unknown become ``string``.
@@ -96,7 +97,7 @@ def parse_postgres_url(url: str) -> PostgresTarget:
 
     def bad(problem: str) -> InvalidInputError:
         return InvalidInputError(
-            f"PostgreSQL URL {url!r} {problem}.",
+            f"PostgreSQL URL {_without_password(url)!r} {problem}.",
             f"Write it as postgresql://user@host:port/database, e.g. {_URL_EXAMPLE} "
             "(the password goes in an environment variable, never in the URL).",
         )
@@ -133,6 +134,13 @@ def parse_postgres_url(url: str) -> PostgresTarget:
         sslmode=sslmode,
         schemas=schemas,
     )
+
+
+_PASSWORD_IN_URL_RE = re.compile(r"^([^:/]+://[^/@:]*):[^/@]*@")
+
+
+def _without_password(url: str) -> str:
+    return _PASSWORD_IN_URL_RE.sub(r"\1:***@", url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -514,6 +522,10 @@ def _unconstrained_numeric(value: Decimal | None) -> Decimal | None:
     return value.quantize(_TEN_PLACES, context=_NUMERIC_CONTEXT)
 
 
+def _finite(value: Decimal | None) -> Decimal | None:
+    return value if value is None or value.is_finite() else None
+
+
 def _interval(value: Any) -> tuple[int, int, int] | None:
     if value is None:
         return None
@@ -541,6 +553,8 @@ def arrow_data_type(name: str) -> pa.DataType:
 def _converter(arrow_type: str) -> Callable[[Any], Any] | None:
     if arrow_type == UNCONSTRAINED_NUMERIC:
         return _unconstrained_numeric
+    if arrow_type.startswith("decimal"):
+        return _finite
     if arrow_type == "month_day_nano_interval":
         return _interval
     if arrow_type == "string":
@@ -808,7 +822,7 @@ class PostgresConnector(Connector):
                 description=rel.description,
                 row_count=row_count,
                 size_bytes=pages * block_size if pages is not None and analysed else None,
-                change_counter=changes if rel.relkind != "v" else None,
+                change_counter=changes if rel.relkind in ("r", "m", "p") else None,
                 format="PostgreSQL",
                 partitioning=rel.partition_key or [],
             )
@@ -868,7 +882,7 @@ class PostgresConnector(Connector):
             rows: list[tuple[Any, ...]] = []
             for query in queries:
                 rows = conn.execute(query).fetchall()
-                if len(rows) >= min(limit, rows_known) or len(rows) >= limit:
+                if len(rows) >= limit:
                     break
         except psycopg.Error as exc:
             raise self._query_error(exc, f"sampling {dataset.schema}.{dataset.name}") from None

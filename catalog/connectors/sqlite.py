@@ -15,6 +15,21 @@ from .base import Capabilities, Connector, CrawledColumn, CrawledDataset
 _DECIMAL_RE = re.compile(r"(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+))?\s*\)", re.I)
 
 
+_TABLE_COMMENT_RE = re.compile(r"^\s*CREATE\s+(?:TABLE|VIEW)[^\n]*?--\s*(.+)$", re.I | re.M)
+_COLUMN_COMMENT_RE = re.compile(r'^\s*[`"\[]?(\w+)[`"\]]?\s[^\n]*?--\s*(.+)$', re.M)
+
+
+def comments_from_ddl(sql: str | None) -> tuple[str | None, dict[str, str]]:
+    """SQLite has no COMMENT ON; stewards and tools write ``-- comments`` in the DDL instead,
+    and SQLite keeps the DDL text verbatim in sqlite_master."""
+    if not sql:
+        return None, {}
+    table = _TABLE_COMMENT_RE.search(sql)
+    body = sql.split("\n", 1)[1] if "\n" in sql else ""
+    columns = {m.group(1): m.group(2).strip() for m in _COLUMN_COMMENT_RE.finditer(body)}
+    return (table.group(1).strip() if table else None), columns
+
+
 def arrow_type_for(declared: str) -> str:
     t = declared.upper()
     if m := _DECIMAL_RE.search(t):
@@ -90,15 +105,17 @@ class SQLiteConnector(Connector):
             modified = datetime.fromtimestamp(self.path.stat().st_mtime, UTC).replace(microsecond=0)
             stat_rows = self._stat1(conn)
             tables = conn.execute(
-                "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') "
+                "SELECT name, type, sql FROM sqlite_master WHERE type IN ('table', 'view') "
                 "AND name NOT LIKE 'sqlite_%' ORDER BY name"
             ).fetchall()
-            for name, kind in tables:
+            for name, kind, ddl in tables:
+                table_comment, column_comments = comments_from_ddl(ddl)
                 columns = [
                     CrawledColumn(
                         name=col[1],
                         type=arrow_type_for(col[2] or ""),
                         nullable=not col[3] and not col[5],
+                        description=column_comments.get(col[1]),
                     )
                     for col in conn.execute(f'PRAGMA table_xinfo("{name}")')
                     if col[6] in (0, 2, 3)  # ordinary and generated columns, not hidden ones
@@ -108,6 +125,7 @@ class SQLiteConnector(Connector):
                     name=name,
                     columns=columns,
                     kind=kind,
+                    description=table_comment,
                     row_count=stat_rows.get(name) if kind == "table" else None,
                     last_modified=modified,
                     format="SQLite",
