@@ -10,6 +10,7 @@ from __future__ import annotations
 import decimal
 import gzip
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -78,7 +79,13 @@ def build_tree(root: Path) -> Path:
             "id": pa.array([1, 2, 3, 4, 5], pa.int64()),
             "name": ["张伟", "李娜", None, "王芳", "Zoe"],
             "score": [3.5, None, None, 9.0, 1.25],
-            "born": [date(1990, 1, 2), date(1985, 6, 7), None, date(2001, 12, 31), date(1970, 1, 1)],
+            "born": [
+                date(1990, 1, 2),
+                date(1985, 6, 7),
+                None,
+                date(2001, 12, 31),
+                date(1970, 1, 1),
+            ],
             "tags": [["a"], [], None, ["b", "c"], ["d"]],
         },
         schema=pa.schema(
@@ -102,8 +109,7 @@ def build_tree(root: Path) -> Path:
                 _filings_part(month, district), part_dir / "part-0.parquet", row_group_size=2
             )
             _set_mtime(part_dir / "part-0.parquet", STAMP_OLD)
-    _set_mtime(root / "filings" / "month=2024-02" / "district=350103" / "part-0.parquet",
-               STAMP_NEW)
+    _set_mtime(root / "filings" / "month=2024-02" / "district=350103" / "part-0.parquet", STAMP_NEW)
     (root / "filings" / "_SUCCESS").write_text("")
     (root / "filings" / "month=2024-01" / ".part-0.parquet.crc").write_bytes(b"crc")
 
@@ -174,8 +180,9 @@ class City:
     local: Path
 
     def source(self, url: str | None = None, **options: str) -> Source:
-        return Source(name="city", kind="file", url=url or self.url,
-                      options={**self.options, **options})
+        return Source(
+            name="city", kind="file", url=url or self.url, options={**self.options, **options}
+        )
 
     def connector(self, url: str | None = None, **options: str) -> FileConnector:
         return FileConnector(self.source(url, **options))
@@ -202,8 +209,9 @@ def city(request: pytest.FixtureRequest, tree: Path, monkeypatch: pytest.MonkeyP
     s3: S3Server = request.getfixturevalue("s3_server")
     bucket = request.getfixturevalue("tree_s3")
     _s3_env(monkeypatch, s3)
-    return City("s3", f"s3://{bucket}/city", {"endpoint_url": s3.endpoint_url,
-                                              "region": s3.region}, tree)
+    return City(
+        "s3", f"s3://{bucket}/city", {"endpoint_url": s3.endpoint_url, "region": s3.region}, tree
+    )
 
 
 def _col(dataset: CrawledDataset, name: str) -> Any:
@@ -218,7 +226,9 @@ def test_urls_are_normalized_and_checked() -> None:
     assert FileConnector.normalize_url("file:///data/city/") == "file:///data/city"
     assert FileConnector.normalize_url("s3://lake/tax/") == "s3://lake/tax"
     assert FileConnector.normalize_url("S3://lake") == "s3://lake"
-    assert FileConnector.normalize_url("https://h.example/x.parquet") == "https://h.example/x.parquet"
+    assert (
+        FileConnector.normalize_url("https://h.example/x.parquet") == "https://h.example/x.parquet"
+    )
     assert FileConnector.normalize_url("http://h.example") == "http://h.example/"
     with pytest.raises(InvalidInputError, match="absolute path"):
         FileConnector.normalize_url("file://data/city")
@@ -314,7 +324,10 @@ def test_hive_partitioned_parquet_directory(city: City) -> None:
     assert amount.null_fraction == 0.2
     month = _col(filings, "month").stats
     assert (month.min, month.max, month.distinct_count, month.null_fraction) == (
-        "2024-01", "2024-03", 3, 0.0
+        "2024-01",
+        "2024-03",
+        3,
+        0.0,
     )
     district = _col(filings, "district").stats
     assert (district.min, district.max, district.distinct_count) == ("350102", "350103", 2)
@@ -333,14 +346,19 @@ def test_csv_with_chinese_text_and_nulls(city: City) -> None:
     ]
     name = _col(licenses, "名称")
     assert name.stats.null_fraction == 0.25
-    assert name.samples == ["福州市鼓楼区好运来餐饮有限公司", "福建闽江物流有限公司", "福州仓山茶叶商行"]
+    assert name.samples == [
+        "福州市鼓楼区好运来餐饮有限公司",
+        "福建闽江物流有限公司",
+        "福州仓山茶叶商行",
+    ]
     person = _col(licenses, "法定代表人")
-    assert person.stats.null_fraction == 0.5  # "NULL" and "" are both null
-    assert person.stats.distinct_count == 2
+    assert person.stats.null_fraction == 0.25  # "NULL" is null, as "" is above
+    assert person.stats.distinct_count == 3
     assert _col(licenses, "id").samples == ["1", "2", "3", "4"]
     assert _col(licenses, "成立日期").samples is None
     assert (_col(licenses, "成立日期").stats.min, _col(licenses, "成立日期").stats.max) == (
-        "2019-11-30", "2022-07-08"
+        "2019-11-30",
+        "2022-07-08",
     )
 
 
@@ -359,7 +377,9 @@ def test_directory_of_csv_parts(city: City) -> None:
     readings = city.crawl()["readings"]
     assert readings.kind == "files" and readings.format == "CSV"
     assert [(c.name, c.type) for c in readings.columns] == [
-        ("reading_id", "int64"), ("station", "string"), ("value", "double")
+        ("reading_id", "int64"),
+        ("station", "string"),
+        ("value", "double"),
     ]
     # Only the first part is read; the count is an estimate from its bytes per row.
     assert readings.row_count is not None and abs(readings.row_count - 300) <= 30
@@ -387,9 +407,7 @@ def test_last_modified_is_the_newest_file_in_utc(city: City) -> None:
         assert d.last_modified is not None and d.last_modified.utcoffset() is not None
         assert d.last_modified.tzinfo == UTC
     if city.backend == "s3":  # object stores keep the upload time
-        assert datetime.now(UTC) - found["people"].last_modified < (
-            datetime.now(UTC) - STAMP_NEW
-        )
+        assert datetime.now(UTC) - found["people"].last_modified < (datetime.now(UTC) - STAMP_NEW)
     else:
         assert found["people"].last_modified == STAMP_OLD
         assert found["filings"].last_modified == STAMP_NEW
@@ -417,8 +435,10 @@ def test_sample_reads_the_first_rows(city: City) -> None:
     people = connector.sample(found["people"], ["name", "id", "missing"], limit=3)
     assert people == {"name": ["张伟", "李娜"], "id": ["1", "2", "3"]}
     filings = connector.sample(found["filings"], ["credit_code", "month"], limit=2)
-    assert filings == {"credit_code": ["91350100MA000000X", "91350100MA000001X"],
-                       "month": ["2024-01", "2024-01"]}
+    assert filings == {
+        "credit_code": ["91350100MA000000X", "91350100MA000001X"],
+        "month": ["2024-01", "2024-01"],
+    }
     licenses = connector.sample(found["licenses"], ["名称"], limit=2)
     assert licenses == {"名称": ["福州市鼓楼区好运来餐饮有限公司", "福建闽江物流有限公司"]}
 
@@ -426,14 +446,16 @@ def test_sample_reads_the_first_rows(city: City) -> None:
 def test_dataset_for_pushes_projection_and_partition_filters(city: City) -> None:
     connector = city.connector()
     filings = city.crawl()["filings"]
-    dataset = connector.dataset_for(filings.location or "", filings.format or "",
-                                    filings.partitioning)
+    dataset = connector.dataset_for(
+        filings.location or "", filings.format or "", filings.partitioning
+    )
     assert isinstance(dataset, ds.Dataset)
     assert dataset.schema.field("district").type == pa.int32()
     assert dataset.count_rows() == 30
-    february = dataset.to_table(columns=["credit_code", "district"],
-                                filter=(ds.field("month") == "2024-02")
-                                & (ds.field("district") == 350103))
+    february = dataset.to_table(
+        columns=["credit_code", "district"],
+        filter=(ds.field("month") == "2024-02") & (ds.field("district") == 350103),
+    )
     assert february.num_rows == 5
     assert set(february.column("district").to_pylist()) == {350103}
     # Partition pruning: only one file matches, so only one fragment is read.
@@ -492,7 +514,7 @@ def test_gb18030_csv_is_detected_and_encoding_can_be_set(tmp_path: Path) -> None
     (table,) = list(_connector(f"file://{tmp_path}/gbk.csv").crawl())
     assert [c.name for c in table.columns] == ["区县", "人口"]
     assert _col(table, "区县").samples == ["鼓楼区", "台江区"]
-    with pytest.raises(SourceError, match="not big5 text|not utf-8 text"):
+    with pytest.raises(SourceError, match="it is not utf-8 text"):
         list(_connector(f"file://{tmp_path}/gbk.csv", encoding="utf-8").crawl())
     dataset = _connector(f"file://{tmp_path}").dataset_for(f"file://{tmp_path}/gbk.csv", "CSV", [])
     assert dataset.to_table().column("区县").to_pylist() == ["鼓楼区", "台江区"]
@@ -508,10 +530,25 @@ def test_tsv_semicolons_and_empty_files(tmp_path: Path) -> None:
     assert [c.name for c in found["b"].columns] == ["x;y"]
     assert found["empty"].columns == [] and found["empty"].row_count == 0
     assert [(c.name, c.type) for c in found["header_only"].columns] == [
-        ("x", "string"), ("y", "string")
+        ("x", "string"),
+        ("y", "string"),
     ]
     (b,) = list(_connector(f"file://{tmp_path}/b.csv", delimiter=";").crawl())
     assert [c.name for c in b.columns] == ["x", "y"]
+
+
+@pytest.mark.parametrize("codec", ["bz2", "zstd", "lz4"])
+def test_other_compressions(tmp_path: Path, codec: str) -> None:
+    ext = {"bz2": ".bz2", "zstd": ".zstd", "lz4": ".lz4"}[codec]
+    path = tmp_path / f"calls.csv{ext}"
+    text = "call_id,district\n" + "".join(f"{i},鼓楼区\n" for i in range(30))
+    with pa.CompressedOutputStream(str(path), codec) as out:
+        out.write(text.encode())
+    connector = _connector(f"file://{path}")
+    (calls,) = list(connector.crawl())
+    assert (calls.name, calls.row_count) == ("calls", 30)
+    assert _col(calls, "district").samples == ["鼓楼区"]
+    assert connector.dataset_for(f"file://{path}", "CSV", []).count_rows() == 30
 
 
 def test_json_arrays_and_bad_json(tmp_path: Path) -> None:
@@ -520,7 +557,7 @@ def test_json_arrays_and_bad_json(tmp_path: Path) -> None:
     (small,) = list(_connector(f"file://{tmp_path}/small.json").crawl())
     assert [(c.name, c.type) for c in small.columns] == [("a", "int64"), ("b", "string")]
     assert small.row_count == 2
-    with pytest.raises(SourceError, match="bad.jsonl: its first lines are not JSON lines"):
+    with pytest.raises(SourceError, match=r"bad\.jsonl: its first lines are not JSON lines"):
         list(_connector(f"file://{tmp_path}/bad.jsonl").crawl())
 
 
@@ -580,8 +617,9 @@ def test_mixed_subdirectory_keeps_its_main_format(tmp_path: Path) -> None:
     assert (trips.format, trips.row_count) == ("Parquet", 3)
 
 
-def test_footers_are_read_concurrently_and_bounded(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_footers_are_read_concurrently_and_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lake = tmp_path / "lake"
     for day in range(64):
         part = lake / "trips" / f"day={day:02d}"
@@ -632,21 +670,25 @@ def test_hundreds_of_partitions_crawl_quickly(tmp_path: Path) -> None:
 
 
 @pytest.mark.servers
-def test_s3_missing_bucket_is_a_clear_error(s3_server: S3Server,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_missing_bucket_is_a_clear_error(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _s3_env(monkeypatch, s3_server)
     connector = _connector("s3://no-such-bucket/tax", endpoint_url=s3_server.endpoint_url)
     with pytest.raises(SourceError) as info:
         connector.check()
-    assert f"the bucket no-such-bucket does not exist at {s3_server.endpoint_url}" in str(info.value)
+    assert f"the bucket no-such-bucket does not exist at {s3_server.endpoint_url}" in str(
+        info.value
+    )
 
 
 @pytest.mark.servers
-def test_s3_missing_prefix_is_a_clear_error(s3_server: S3Server, tree_s3: str,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_missing_prefix_is_a_clear_error(
+    s3_server: S3Server, tree_s3: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _s3_env(monkeypatch, s3_server)
     connector = _connector(f"s3://{tree_s3}/nothing-here", endpoint_url=s3_server.endpoint_url)
-    with pytest.raises(SourceError, match="nothing exists at s3://guajie-files/nothing-here"):
+    with pytest.raises(SourceError, match=re.escape("nothing exists at s3://guajie-files/nothing-here")):
         connector.check()
 
 
@@ -664,19 +706,26 @@ def test_s3_unreachable_endpoint_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.servers
-def test_s3_password_is_the_secret_key(s3_server: S3Server, tree_s3: str,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_password_is_the_secret_key(
+    s3_server: S3Server, tree_s3: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GUAJIE_TEST_S3_SECRET", s3_server.secret_key)
-    source = Source(name="lake", kind="file", url=f"s3://{tree_s3}/city/people.parquet",
-                    password_env="GUAJIE_TEST_S3_SECRET",
-                    options={"endpoint_url": s3_server.endpoint_url,
-                             "access_key_id": s3_server.access_key})
+    source = Source(
+        name="lake",
+        kind="file",
+        url=f"s3://{tree_s3}/city/people.parquet",
+        password_env="GUAJIE_TEST_S3_SECRET",
+        options={"endpoint_url": s3_server.endpoint_url, "access_key_id": s3_server.access_key},
+    )
     with open_connector(source) as connector:
         assert connector.check().startswith("Parquet file, 5 rows")
     no_key_id = source.model_copy(update={"options": {"endpoint_url": s3_server.endpoint_url}})
-    with pytest.raises(SourceError, match="no access_key_id option"), open_connector(no_key_id) as c:
+    with (
+        pytest.raises(SourceError, match="no access_key_id option"),
+        open_connector(no_key_id) as c,
+    ):
         c.check()
     # The endpoint may also come from the environment.
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
@@ -699,7 +748,7 @@ def test_missing_s3fs_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_http_404_is_a_clear_error(tree_http: HttpFileServer) -> None:
     url = tree_http.url("nope/filings.parquet")
-    with pytest.raises(SourceError, match=f"{url} answered 404 Not Found"):
+    with pytest.raises(SourceError, match=re.escape(f"{url} answered 404 Not Found")):
         _connector(url).check()
 
 
@@ -707,7 +756,7 @@ def test_http_unreachable_host_is_a_clear_error() -> None:
     from tests.support.servers import free_port
 
     base = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(SourceError, match=f"cannot reach {base}"):
+    with pytest.raises(SourceError, match=re.escape(f"cannot reach {base}")):
         _connector(f"{base}/x.parquet").check()
 
 

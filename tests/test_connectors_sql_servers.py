@@ -860,6 +860,8 @@ def test_my_sample_returns_strings(my: Database, my_crawl: dict[Any, CrawledData
     assert len(values["note"]) == 8  # two of the first ten are NULL
     assert values["birth"][0] == "1950-01-31"
     assert set(values["is_active"]) <= {"0", "1"}
+    binary = my.connector().sample(residents, ["code"], limit=1)["code"]
+    assert binary == ["C4CA4238A0B923820DCC509A6F75849B"]
 
 
 def test_my_fetch_types_match_the_crawl(
@@ -899,9 +901,38 @@ def test_my_fetch_streams_and_is_read_only(my: Database) -> None:
     sizes = [batch.num_rows for batch in reader]
     assert len(sizes) >= 3 and sum(sizes) == 25000
     with pytest.raises(SourceError, match="READ ONLY"):
-        my.connector().fetch("DELETE FROM residents").read_all()
+        my.connector().fetch("SELECT id FROM residents FOR UPDATE").read_all()
     with pytest.raises(SourceError, match="no_such_table"):
         my.connector().fetch("SELECT * FROM no_such_table")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM residents",
+        "DROP TABLE residents",
+        "/*!DROP TABLE residents*/ SELECT 1",
+        "SELECT * FROM residents INTO OUTFILE '/tmp/x.csv'",
+        "SET @x = 1",
+    ],
+)
+def test_my_fetch_runs_only_queries(my: Database, statement: str) -> None:
+    with pytest.raises(SourceError, match="only queries"):
+        my.connector().fetch(statement)
+    assert (TEST_DB, "residents") in _crawl(my.connector())
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT 1 AS one",
+        "  -- leading comment\n(SELECT 1 AS one)",
+        "/* a comment */ WITH t AS (SELECT 1 AS one) SELECT one FROM t",
+        "VALUES (1)",
+    ],
+)
+def test_my_fetch_accepts_queries_with_comments(my: Database, statement: str) -> None:
+    assert my.connector().fetch(statement).read_all().num_rows == 1
 
 
 def test_my_fetch_stopped_early_releases_the_connection(my: Database) -> None:

@@ -23,8 +23,8 @@ a name that would start with a digit gets a leading ``_``, and a name already ta
 ``_2``, ``_3`` ... in path order.
 
 Formats come from the extension -- ``.parquet``/``.pq``/``.parq``, ``.csv``/``.tsv``,
-``.jsonl``/``.ndjson``/``.json``, each optionally compressed with ``.gz``, ``.bz2`` or ``.zst``
--- or from the source option ``format`` (``parquet``, ``csv``, ``tsv`` or ``json``), which
+``.jsonl``/``.ndjson``/``.json``, each optionally compressed (``.gz``, ``.bz2``, ``.zstd``,
+``.lz4``; pyarrow does not take ``.zst``) -- or from the source option ``format`` (``parquet``, ``csv``, ``tsv`` or ``json``), which
 then applies to every file. CSV options: ``delimiter`` (one character, or ``tab``) and
 ``encoding`` (default: UTF-8, or GB18030 when the text is not valid UTF-8).
 
@@ -66,7 +66,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from ..errors import InvalidInputError, SourceError
-from ..models import ColumnStats
+from ..models import ColumnStats, Source
 from .base import Capabilities, Connector, CrawledColumn, CrawledDataset
 from .filesystems import FileEntry, FileName, FileStore, LocationError, canonical_url
 
@@ -336,7 +336,7 @@ def _unify(schemas: list[pa.Schema]) -> pa.Schema:
 
 def _decode(data: bytes, encoding: str | None) -> bytes:
     """``data`` as UTF-8; without an encoding, GB18030 is tried when UTF-8 fails."""
-    if encoding and encoding.replace("-", "").replace("_", "").lower() not in ("utf8", "utf8sig"):
+    if encoding:
         try:
             return data.decode(encoding).encode()
         except LookupError:
@@ -580,7 +580,7 @@ class FileConnector(Connector):
     kind = "file"
     format_label = "文件"
 
-    def __init__(self, source: Any, password: str | None = None) -> None:
+    def __init__(self, source: Source, password: str | None = None) -> None:
         super().__init__(source, password)
         self.store = FileStore(source.url, source.options, password)
 
@@ -656,7 +656,7 @@ class FileConnector(Connector):
                 what = (
                     f"{ext} is not a format guajie reads"
                     if ext
-                    else ("it has no file extension, so guajie cannot tell its format")
+                    else "it has no file extension, so guajie cannot tell its format"
                 )
                 raise self.error(
                     f"{what} ({self._where(url)}).",
@@ -897,8 +897,9 @@ class FileConnector(Connector):
     def sample(
         self, dataset: CrawledDataset, columns: list[str], limit: int = 100
     ) -> dict[str, list[str]]:
-        """The first ``limit`` rows: the first row group of the first Parquet file (only the
-        columns asked for), or the rows in the first MiB of the first CSV or JSON file."""
+        """The first ``limit`` rows of the dataset's first file: for Parquet only the columns
+        asked for, from as few leading row groups as hold them (usually the first); for CSV
+        and JSON from the first MiB."""
         if not columns or not dataset.location:
             return {}
         fmt = format_token(dataset.format) or self._format_of(dataset.location)
@@ -930,17 +931,21 @@ class FileConnector(Connector):
             pf = pq.ParquetFile(f, buffer_size=1 << 16, pre_buffer=False)
             if pf.num_row_groups == 0:
                 return pa.table({}), 0
-            rows = min(limit, pf.metadata.row_group(0).num_rows)
+            rows = min(limit, pf.metadata.num_rows)
             wanted = [c for c in columns if c in pf.schema_arrow.names]
             if not wanted:
                 return pa.table({}), rows
-            batches = pf.iter_batches(
-                batch_size=limit, row_groups=[0], columns=wanted, use_threads=False
-            )
-            batch = next(batches, None)
-        if batch is None:
+            batches: list[pa.RecordBatch] = []
+            got = 0
+            # Row groups are read one at a time, and only until ``limit`` rows are in.
+            for batch in pf.iter_batches(batch_size=limit, columns=wanted, use_threads=False):
+                batches.append(batch.slice(0, limit - got))
+                got += batches[-1].num_rows
+                if got >= limit:
+                    break
+        if not batches:
             return pa.table({}), 0
-        return pa.Table.from_batches([batch]), batch.num_rows
+        return pa.Table.from_batches(batches), got
 
     def dataset_for(
         self, location: str, format: str, partitioning: list[str], schema: pa.Schema | None = None
@@ -969,7 +974,10 @@ class FileConnector(Connector):
                     else:
                         fields.append(discovered.get(key, pa.field(key, pa.string())))
             if schema is None:
-                schema = _plain_schema(file_format.inspect(files[0].path, filesystem))
+                # Through a factory rather than format.inspect(), which does not infer
+                # compression from the extension.
+                first = ds.dataset([files[0].path], format=file_format, filesystem=filesystem)
+                schema = _plain_schema(first.schema)
                 for f in fields:
                     if f.name not in schema.names:
                         schema = schema.append(f)

@@ -54,8 +54,9 @@ FORMAT_EXTENSIONS = {
     ".json": "json",
 }
 
-#: Compression by extension, as pyarrow names the codec.
-COMPRESSION_EXTENSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+#: Compression by extension, as pyarrow names the codec: the extensions pyarrow's datasets
+#: recognise too (they do not take ".zst" for zstd, only ".zstd").
+COMPRESSION_EXTENSIONS = {".gz": "gzip", ".bz2": "bz2", ".zstd": "zstd", ".lz4": "lz4"}
 
 #: Optional packages each remote scheme needs: (module, pip requirement, guajie extra).
 _DEPENDENCIES = {

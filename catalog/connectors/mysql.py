@@ -17,9 +17,13 @@ calls :meth:`MySQLConnector.sample` for new or changed datasets.
 
 Pushed-down SQL must keep MariaDB's and MySQL's defaults in mind: the usual collations
 (``utf8mb4_general_ci``, ``utf8mb4_0900_ai_ci``) compare case- and accent-insensitively, and
-PAD SPACE collations ignore trailing spaces, so ``'abc' = 'ABC '`` is true at the source but
-not in DuckDB or PostgreSQL. Filters and joins on text that must match exactly should not be
-pushed down, or should compare ``BINARY`` values.
+PAD SPACE collations (MariaDB's defaults) ignore trailing spaces, so ``'abc' = 'ABC '`` is true
+at the source but not in DuckDB or PostgreSQL. Filters and joins on text that must match
+exactly should not be pushed down, or should compare ``BINARY`` values.
+:class:`~.base.Capabilities` has no field for this yet.
+
+:meth:`MySQLConnector.fetch` runs plain queries only (``SELECT``/``WITH``/``VALUES``/``TABLE``),
+unbuffered, inside ``START TRANSACTION READ ONLY``.
 
 Types map to Arrow as pyarrow prints them: ``tinyint(1)`` (MariaDB's ``BOOLEAN``) and
 ``bit(1)`` are ``bool``; unsigned integers are ``uint*``; ``year`` is ``int16``; ``datetime``
@@ -372,19 +376,24 @@ class MySQLConnector(Connector):
             params["ssl"] = _ssl_context(target.sslmode)
         try:
             conn = pymysql.connect(**params)
-            version = conn.get_server_info() or ""
-            settings = ["time_zone = '+00:00'"]
-            if "mariadb" not in version.lower() and _major(version) >= 8:
-                settings.append("information_schema_stats_expiry = 0")
-            with conn.cursor() as cur:
-                cur.execute("SET SESSION " + ", ".join(settings))
         except pymysql.Error as exc:
             raise self._connect_error(exc, target) from None
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # includes ssl.SSLError
             raise self.error(
                 f"cannot connect to the server at {target.address}: {exc}.",
                 "Check the host, the port and ?sslmode= in the source URL.",
             ) from None
+        # UPDATE_TIME and TIMESTAMP values come in the session's zone: make that UTC.
+        settings = ["time_zone = '+00:00'"]
+        version = conn.get_server_info() or ""
+        if "mariadb" not in version.lower() and _major(version) >= 8:
+            settings.append("information_schema_stats_expiry = 0")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION " + ", ".join(settings))
+        except pymysql.Error as exc:
+            conn.close()
+            raise self._query_error(exc, "setting up the session") from None
         return conn
 
     def _password_place(self) -> str:
@@ -524,6 +533,7 @@ class MySQLConnector(Connector):
             size = None
             if kind == "table" and data_length is not None:
                 size = int(data_length) + int(index_length or 0)
+            modified = updated.replace(tzinfo=UTC) if isinstance(updated, datetime) else None
             yield CrawledDataset(
                 schema=self.target.database,
                 name=name,
@@ -532,9 +542,7 @@ class MySQLConnector(Connector):
                 description=None if kind == "view" and comment == "VIEW" else comment or None,
                 row_count=rows_estimate,
                 size_bytes=size,
-                last_modified=updated.replace(tzinfo=UTC)
-                if isinstance(updated, datetime)
-                else None,
+                last_modified=modified,
                 format="MySQL",
             )
 
@@ -564,7 +572,12 @@ class MySQLConnector(Connector):
 
         if not columns:
             return {}
-        cols = ", ".join(f"CAST({_ident(c)} AS CHAR)" for c in columns)
+        types = {c.name: c.type for c in dataset.columns}
+        # Binary and spatial values are shown as hex (CAST would refuse or garble them).
+        cols = ", ".join(
+            f"HEX({_ident(c)})" if types.get(c) == "binary" else f"CAST({_ident(c)} AS CHAR)"
+            for c in columns
+        )
         query = (
             f"SELECT {cols} FROM {_ident(dataset.schema)}.{_ident(dataset.name)} LIMIT {int(limit)}"
         )
@@ -591,6 +604,13 @@ class MySQLConnector(Connector):
         from pymysql.cursors import SSCursor
 
         statement = sql.strip().rstrip(";").rstrip()
+        if not _is_query(statement):
+            # A read-only transaction does not stop DDL (it commits implicitly first) nor
+            # SELECT ... INTO OUTFILE, so anything but a plain query is refused here.
+            raise self.error(
+                "only queries (SELECT, WITH, VALUES, TABLE) can be fetched from a source.",
+                "Pushed-down fragments are read-only queries.",
+            )
         conn = self._connect()
         try:
             cur = conn.cursor(SSCursor)
@@ -653,6 +673,23 @@ def _column_stats(found: tuple[Any, ...], table_rows: int | None, arrow: str) ->
         min=_stat_text(min_value) if keep_bounds else None,
         max=_stat_text(max_value) if keep_bounds else None,
     )
+
+
+_LEADING_NOISE_RE = re.compile(
+    r"(?:\s+|\(|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*(?![!M])[\s\S]*?\*/)*"
+)
+_QUERY_START_RE = re.compile(r"(?i)(select|with|values|table)\b")
+_WRITES_FILE_RE = re.compile(r"(?i)\binto\s+(?:outfile|dumpfile)\b")
+
+
+def _is_query(statement: str) -> bool:
+    """Whether ``statement`` is a plain query (comments and parentheses aside).
+
+    MySQL runs the text of ``/*! ... */`` comments, so those are not skipped over.
+    """
+    start = _LEADING_NOISE_RE.match(statement)
+    rest = statement[start.end() if start else 0 :]
+    return bool(_QUERY_START_RE.match(rest)) and not _WRITES_FILE_RE.search(statement)
 
 
 def _abandon(cursor: Any) -> None:

@@ -1,0 +1,134 @@
+"""What planning needs from the ledger: a read-only snapshot of names, types and statistics.
+
+Planning is pure: it takes this snapshot, never a connection, so a plan can be built,
+printed and tested without any source answering.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from guajie.catalog.models import Dataset, Source
+
+_DECIMAL = re.compile(r"decimal(?:128|256)\((\d+), (-?\d+)\)")
+_SIMPLE_TYPES = {
+    "bool": "BOOLEAN",
+    "int8": "TINYINT",
+    "int16": "SMALLINT",
+    "int32": "INT",
+    "int64": "BIGINT",
+    "uint8": "SMALLINT",
+    "uint16": "INT",
+    "uint32": "BIGINT",
+    "uint64": "DECIMAL(20, 0)",
+    "float": "REAL",
+    "halffloat": "REAL",
+    "double": "DOUBLE",
+    "string": "VARCHAR",
+    "large_string": "VARCHAR",
+    "binary": "VARBINARY",
+    "large_binary": "VARBINARY",
+    "date32[day]": "DATE",
+    "date64[ms]": "DATE",
+    "time64[us]": "TIME",
+}
+
+
+def sql_type_for(arrow_type: str) -> str:
+    """The SQL type planning assumes for a column of a given Arrow type."""
+    if arrow_type in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[arrow_type]
+    if m := _DECIMAL.fullmatch(arrow_type):
+        return f"DECIMAL({m.group(1)}, {m.group(2)})"
+    if arrow_type.startswith("timestamp"):
+        return "TIMESTAMP WITH TIME ZONE" if "tz=" in arrow_type else "TIMESTAMP"
+    if arrow_type.startswith("dictionary<values=string"):
+        return "VARCHAR"
+    return "UNKNOWN"
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    arrow_type: str
+    nullable: bool = True
+    distinct_count: int | None = None
+
+    @property
+    def sql_type(self) -> str:
+        return sql_type_for(self.arrow_type)
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One dataset as the planner sees it."""
+
+    source: str
+    schema: str
+    name: str
+    kind: str  # the source's kind: postgresql, mysql, sqlite, duckdb, file
+    columns: tuple[ColumnInfo, ...]
+    row_count: int | None = None
+    size_bytes: int | None = None
+    location: str | None = None
+    format: str | None = None
+    partitioning: tuple[str, ...] = ()
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.source}.{self.schema}.{self.name}"
+
+    def column(self, name: str) -> ColumnInfo | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass
+class CatalogView:
+    tables: dict[str, TableInfo] = field(default_factory=dict)
+    source_kinds: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, sources: Iterable[Source], datasets: Iterable[Dataset]) -> CatalogView:
+        kinds = {s.name: str(s.kind) for s in sources}
+        view = cls(source_kinds=kinds)
+        for d in datasets:
+            if d.source not in kinds:
+                continue
+            view.add(
+                TableInfo(
+                    source=d.source,
+                    schema=d.schema_name,
+                    name=d.name,
+                    kind=kinds[d.source],
+                    columns=tuple(
+                        ColumnInfo(c.name, c.type, c.nullable,
+                                   c.stats.distinct_count if c.stats else None)
+                        for c in d.columns
+                    ),
+                    row_count=d.row_count,
+                    size_bytes=d.size_bytes,
+                    location=d.location,
+                    format=d.format,
+                    partitioning=tuple(d.partitioning),
+                )
+            )
+        return view
+
+    def add(self, table: TableInfo) -> None:
+        self.tables[table.qualified_name.lower()] = table
+
+    def get(self, qualified_name: str) -> TableInfo | None:
+        return self.tables.get(qualified_name.lower())
+
+    def schemas_of(self, source: str) -> set[str]:
+        return {t.schema for t in self.tables.values() if t.source == source}
+
+    def sqlglot_schema(self) -> dict[str, dict[str, dict[str, dict[str, str]]]]:
+        mapping: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
+        for t in self.tables.values():
+            mapping.setdefault(t.source, {}).setdefault(t.schema, {})[t.name] = {
+                c.name: c.sql_type for c in t.columns
+            }
+        return mapping

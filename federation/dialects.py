@@ -1,0 +1,169 @@
+"""What each kind of source can run with the meaning the query gives it.
+
+A source dialect is a small class: the sqlglot dialect to write fragments in, a table of
+expression types it must never run, and checks for constructs whose meaning differs in that
+source (collations, loose types). Differences between engines live here, not in the planner.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, UnsupportedError
+
+_STRING_TYPES = {exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR, exp.DataType.Type.TEXT,
+                 exp.DataType.Type.NVARCHAR, exp.DataType.Type.NCHAR}
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
+                exp.NullSafeNEQ)
+_ORDERING = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
+
+
+def is_string(node: exp.Expression) -> bool:
+    t = node.type
+    return t is not None and t.this in _STRING_TYPES
+
+
+def _string_operands(node: exp.Expression) -> bool:
+    return any(is_string(a) for a in node.iter_expressions())
+
+
+class SourceDialect:
+    """A source that runs SQL. Subclasses list what differs."""
+
+    name: ClassVar[str]
+    sqlglot_dialect: ClassVar[str]
+    # Expression types this source cannot run, or runs with another meaning.
+    unsupported: ClassVar[tuple[type[exp.Expression], ...]] = ()
+    joins: ClassVar[bool] = True
+    aggregates: ClassVar[bool] = True
+
+    def why_not(self, node: exp.Expression) -> str | None:
+        """Why this single node may not be pushed, or None when it may."""
+        if isinstance(node, self.unsupported):
+            return f"{self.name} has no exact equivalent of {node.key.upper()}"
+        return None
+
+    def why_not_filter(self, node: exp.Expression) -> str | None:
+        """Like :meth:`why_not`, for a filter that the local engine also re-applies.
+
+        A filter that returns a superset of the exact rows is still safe to push then.
+        """
+        return self.why_not(node)
+
+    def rejects(self, tree: exp.Expression, *, filter_only: bool = False) -> str | None:
+        check = self.why_not_filter if filter_only else self.why_not
+        for node in tree.walk():
+            reason = check(node)
+            if reason:
+                return reason
+        try:
+            tree.sql(dialect=self.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
+        except UnsupportedError as exc:
+            return f"{self.name} cannot express it ({exc})"
+        return None
+
+    def prepare(self, tree: exp.Expression) -> exp.Expression:
+        """Rewrite a fragment so the source computes exactly what the query means."""
+        return tree
+
+
+class PostgresDialect(SourceDialect):
+    name = "postgresql"
+    sqlglot_dialect = "postgres"
+
+    def prepare(self, tree: exp.Expression) -> exp.Expression:
+        # String order depends on the database collation; the query means code-point order.
+        def collate(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Ordered) and is_string(node.this):
+                node.set("this", _c_collation(node.this))
+            elif isinstance(node, _ORDERING) or isinstance(node, exp.Max | exp.Min):
+                for key, child in list(node.args.items()):
+                    if isinstance(child, exp.Expression) and is_string(child) and not isinstance(
+                        child, exp.Literal
+                    ):
+                        node.set(key, _c_collation(child))
+            return node
+
+        return tree.transform(collate, copy=False)
+
+
+def _c_collation(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Collate):
+        return node
+    wrapped = exp.Collate(this=node.copy(), expression=exp.Identifier(this="C", quoted=True))
+    wrapped.type = node.type
+    return wrapped
+
+
+class MySQLDialect(SourceDialect):
+    """MySQL and MariaDB. Their default collations compare strings case-insensitively and
+    ignore trailing spaces, so string comparison, grouping, ordering and joining are not
+    pushed; an equality, IN or LIKE filter may be, because the local engine re-applies it to
+    the superset the source returns."""
+
+    name = "mysql"
+    sqlglot_dialect = "mysql"
+
+    def why_not(self, node: exp.Expression) -> str | None:
+        if (isinstance(node, (*_COMPARISONS, exp.Between, exp.In, exp.Like, exp.ILike))
+                and _string_operands(node)):
+            return "MySQL compares strings case-insensitively and ignores trailing spaces"
+        if isinstance(node, exp.Group | exp.Distinct | exp.Order) and any(
+            is_string(e) for e in node.expressions
+        ):
+            return "MySQL groups and orders strings case-insensitively"
+        if isinstance(node, exp.Ordered) and is_string(node.this):
+            return "MySQL orders strings case-insensitively"
+        if isinstance(node, exp.Max | exp.Min | exp.Count) and any(
+            is_string(e) for e in node.iter_expressions()
+        ):
+            return "MySQL compares strings case-insensitively"
+        if isinstance(node, exp.Window):
+            return "window semantics are checked locally"
+        return super().why_not(node)
+
+    def why_not_filter(self, node: exp.Expression) -> str | None:
+        if isinstance(node, exp.EQ | exp.In | exp.Like) and _string_operands(node):
+            return None  # superset; re-checked locally
+        return self.why_not(node)
+
+
+class SQLiteDialect(SourceDialect):
+    """SQLite: loose types, LIKE ignores ASCII case, no EXTRACT or interval arithmetic."""
+
+    name = "sqlite"
+    sqlglot_dialect = "sqlite"
+    unsupported = (exp.Extract, exp.Interval, exp.DateAdd, exp.DateSub, exp.DateDiff,
+                   exp.ILike, exp.RegexpLike, exp.StrToDate, exp.TimeToStr, exp.DateTrunc,
+                   exp.Window, exp.Cast, exp.TryCast)
+
+    def why_not(self, node: exp.Expression) -> str | None:
+        if isinstance(node, exp.Like):
+            return "SQLite's LIKE ignores ASCII case"
+        if isinstance(node, exp.Div):
+            return "SQLite divides by its own type rules"
+        return super().why_not(node)
+
+    def why_not_filter(self, node: exp.Expression) -> str | None:
+        if isinstance(node, exp.Like):
+            return None  # case-insensitive matches are a superset; re-checked locally
+        return self.why_not(node)
+
+
+class DuckDBDialect(SourceDialect):
+    name = "duckdb"
+    sqlglot_dialect = "duckdb"
+
+
+DIALECTS: dict[str, SourceDialect] = {
+    "postgresql": PostgresDialect(),
+    "mysql": MySQLDialect(),
+    "sqlite": SQLiteDialect(),
+    "duckdb": DuckDBDialect(),
+}
+
+
+def dialect_for(kind: str) -> SourceDialect | None:
+    """The SQL dialect of a source kind; None for sources that run no SQL (files)."""
+    return DIALECTS.get(kind)

@@ -1,0 +1,159 @@
+"""From SQL text to a qualified, optimized tree bound to catalog datasets.
+
+Only one read-only query is accepted; every relation must be a catalog dataset (or a CTE
+of the query). Errors say where and suggest the nearest name.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, ParseError, TokenError
+from sqlglot.optimizer import optimize
+
+from guajie.catalog.errors import did_you_mean
+
+from .catalog_view import CatalogView, TableInfo
+from .errors import QueryError, QuerySyntaxError, ReadOnlyError
+
+_QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
+
+
+def parse_read_only(sql: str, dialect: str = "trino") -> exp.Query:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        raise QuerySyntaxError(
+            first.get("description") or str(exc),
+            first.get("line"),
+            first.get("col"),
+            first.get("highlight"),
+        ) from None
+    except TokenError as exc:
+        raise QuerySyntaxError(str(exc)) from None
+    if not statements:
+        raise ReadOnlyError("The query is empty.", "Write one SELECT statement.")
+    if len(statements) > 1:
+        raise ReadOnlyError(
+            f"Got {len(statements)} statements; guajie runs exactly one read-only query.",
+            "Send one SELECT (WITH and UNION/INTERSECT/EXCEPT are fine) per call.",
+        )
+    (tree,) = statements
+    if not isinstance(tree, _QUERY_TYPES):
+        kind = tree.key.upper()
+        if isinstance(tree, exp.Command):
+            kind = str(tree.this).upper()
+        raise ReadOnlyError(
+            f"Only read-only queries are allowed; this is {kind}.",
+            "guajie never writes to departmental sources; write a SELECT instead "
+            "(results go back into the pool with --into).",
+        )
+    for node in tree.walk():
+        if isinstance(node, exp.Into):
+            raise ReadOnlyError("SELECT ... INTO writes a table and is not allowed.",
+                                "Use `guajie query ... --into NAME` to write results back.")
+    return tree  # type: ignore[return-value]
+
+
+def bind_tables(tree: exp.Expression, view: CatalogView) -> list[TableInfo]:
+    """Rewrite every table reference to its canonical ``source.schema.table`` name."""
+    cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    bound: dict[str, TableInfo] = {}
+    for table in list(tree.find_all(exp.Table)):
+        if not isinstance(table.this, exp.Identifier):
+            raise QueryError(
+                f"'{table.sql()}' is not a catalog dataset: table functions and file paths "
+                "cannot be queried directly.",
+                "Register the data as a source (`guajie source add`) and query it by name.",
+            )
+        if table.args.get("version") is not None:
+            raise QueryError("Time travel (FOR VERSION/TIMESTAMP AS OF) is not supported.")
+        parts = [p.name for p in table.parts]
+        if len(parts) == 1 and parts[0].lower() in cte_names:
+            continue
+        info = resolve_name(parts, view)
+        bound[info.qualified_name] = info
+        alias = table.alias or info.name
+        new = exp.Table(
+            this=exp.to_identifier(info.name),
+            db=exp.to_identifier(info.schema),
+            catalog=exp.to_identifier(info.source),
+            alias=exp.TableAlias(this=exp.to_identifier(alias)),
+        )
+        if table.args.get("sample") is not None:
+            new.set("sample", table.args["sample"])
+        table.replace(new)
+    return list(bound.values())
+
+
+def resolve_name(parts: list[str], view: CatalogView) -> TableInfo:
+    lowered = [p.lower() for p in parts]
+    written = ".".join(parts)
+    if len(lowered) == 3:
+        info = view.get(".".join(lowered))
+        if info:
+            return info
+    elif len(lowered) == 2:
+        source, name = lowered
+        matches = [view.get(f"{source}.{schema}.{name}") for schema in view.schemas_of(source)]
+        found = [m for m in matches if m is not None]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise QueryError(
+                f"Table '{written}' is ambiguous: source '{source}' has it in several schemas "
+                f"({', '.join(sorted(f.qualified_name for f in found))}).",
+                "Write source.schema.table.",
+            )
+    elif len(lowered) == 1:
+        found = [t for t in view.tables.values() if t.name.lower() == lowered[0]]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise QueryError(
+                f"Table '{written}' is ambiguous: "
+                f"{', '.join(sorted(f.qualified_name for f in found))}.",
+                "Write source.schema.table.",
+            )
+    else:
+        raise QueryError(f"'{written}' has too many parts for a table name.",
+                         "Write source.schema.table.")
+    if lowered[0] not in view.source_kinds and len(lowered) > 1:
+        hint = did_you_mean(lowered[0], view.source_kinds) or "List sources with `guajie source list`."
+        raise QueryError(f"Unknown source '{parts[0]}' in table name '{written}'.", hint)
+    names = [t.qualified_name for t in view.tables.values()]
+    short = {t.name: t.qualified_name for t in view.tables.values()}
+    hint = did_you_mean(".".join(lowered), names)
+    if not hint and (close := did_you_mean(lowered[-1], short)):
+        hint = close
+    raise QueryError(
+        f"Unknown table '{written}'.",
+        hint or "List datasets with `guajie catalog list`, or crawl the source first.",
+    )
+
+
+def optimize_tree(tree: exp.Expression, view: CatalogView, dialect: str,
+                  tables: list[TableInfo]) -> exp.Query:
+    try:
+        optimized = optimize(tree, schema=view.sqlglot_schema(), dialect=dialect)
+    except OptimizeError as exc:
+        raise _column_error(str(exc), tables) from None
+    return optimized  # type: ignore[return-value]
+
+
+def _column_error(message: str, tables: list[TableInfo]) -> QueryError:
+    import re
+
+    columns = sorted({c.name for t in tables for c in t.columns})
+    m = re.search(r"Column '([^']+)' could not be resolved", message) or re.search(
+        r"Unknown column: (\S+)", message)
+    if m:
+        name = m.group(1).split(".")[-1].strip('"')
+        return QueryError(f"Unknown column '{name}'.",
+                          did_you_mean(name, columns) or
+                          f"Columns of the tables in this query: {', '.join(columns[:40])}.")
+    if "ambiguous" in message.lower():
+        return QueryError(f"{message.rstrip('.')}.",
+                          "Qualify the column with its table or alias, e.g. t.column.")
+    return QueryError(f"Cannot plan the query: {message}")

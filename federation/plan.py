@@ -1,0 +1,199 @@
+"""The plan: a pure object describing what each source runs and what runs locally.
+
+``Plan.explain()`` prints it; ``Plan.to_dict()`` is the ``--json`` form. Execution fills in
+actual rows and bytes per fragment in a separate :class:`RunStats`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+
+@dataclass
+class DynamicFilter:
+    """Semi-join reduction: restrict ``column`` of this fragment to the keys another
+    fragment actually returned, once that smaller side has been fetched."""
+
+    column: str  # in the target fragment's own table (source naming)
+    from_fragment: str
+    from_column: str  # output column of the source fragment
+    arrow_type: str
+
+
+@dataclass
+class Fragment:
+    id: str
+    source: str
+    kind: str
+    tables: list[str]
+    # SQL sources: the query AST in guajie's canonical form and the dialect to send it in.
+    query: exp.Query | None = None
+    dialect: str | None = None
+    # File sources: a scan with projection and filter pushed into pyarrow.dataset.
+    location: str | None = None
+    format: str | None = None
+    partitioning: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    predicates: list[exp.Expression] = field(default_factory=list)
+    limit: int | None = None
+    output_types: dict[str, str] = field(default_factory=dict)
+    estimated_rows: int | None = None
+    dynamic_filters: list[DynamicFilter] = field(default_factory=list)
+    pushed: list[str] = field(default_factory=list)  # what was pushed: "join", "aggregate"...
+
+    @property
+    def relation(self) -> str:
+        """The name under which the local engine sees this fragment's rows."""
+        return f"__{self.id}"
+
+    def sql(self, extra: exp.Expression | None = None) -> str | None:
+        if self.query is None:
+            return None
+        query = self.query
+        if extra is not None:
+            query = query.copy()
+            assert isinstance(query, exp.Select)
+            query = query.where(extra, copy=False)
+        return query.sql(dialect=self.dialect)
+
+    def describe_scan(self) -> str:
+        parts = [f"columns={', '.join(self.columns) or '(none)'}"]
+        if self.predicates:
+            parts.append("filter=" + " AND ".join(p.sql("duckdb") for p in self.predicates))
+        if self.limit is not None:
+            parts.append(f"limit={self.limit}")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "source": self.source,
+            "kind": self.kind,
+            "tables": self.tables,
+            "estimated_rows": self.estimated_rows,
+            "pushed": self.pushed,
+        }
+        if self.query is not None:
+            out["dialect"] = self.dialect
+            out["sql"] = self.sql()
+        else:
+            out["scan"] = {
+                "location": self.location,
+                "format": self.format,
+                "columns": self.columns,
+                "filter": [p.sql("duckdb") for p in self.predicates],
+                "limit": self.limit,
+            }
+        if self.dynamic_filters:
+            out["dynamic_filters"] = [
+                {"column": d.column, "from": f"{d.from_fragment}.{d.from_column}"}
+                for d in self.dynamic_filters
+            ]
+        return out
+
+
+@dataclass
+class FragmentStats:
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    sql: str | None = None  # as actually sent, dynamic filters included
+    dynamic_filter_keys: int | None = None
+
+
+@dataclass
+class RunStats:
+    fragments: dict[str, FragmentStats] = field(default_factory=dict)
+    local_seconds: float = 0.0
+    total_seconds: float = 0.0
+    rows: int = 0
+
+    def by_source(self, plan: Plan) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for f in plan.fragments:
+            s = self.fragments.get(f.id)
+            if s is None:
+                continue
+            agg = out.setdefault(f.source, {"rows": 0, "bytes": 0})
+            agg["rows"] += s.rows
+            agg["bytes"] += s.bytes
+        return out
+
+
+@dataclass
+class Plan:
+    sql: str
+    fragments: list[Fragment]
+    residual: exp.Query | None  # None: the single fragment's rows are the answer
+    output_columns: list[str]
+    datasets: list[str] = field(default_factory=list)
+
+    @property
+    def residual_sql(self) -> str | None:
+        return self.residual.sql(dialect="duckdb") if self.residual is not None else None
+
+    def fragment(self, fid: str) -> Fragment:
+        return next(f for f in self.fragments if f.id == fid)
+
+    def to_dict(self, stats: RunStats | None = None) -> dict[str, Any]:
+        fragments = []
+        for f in self.fragments:
+            d = f.to_dict()
+            if stats is not None and f.id in stats.fragments:
+                s = stats.fragments[f.id]
+                d["actual"] = {"rows": s.rows, "bytes": s.bytes, "seconds": round(s.seconds, 4)}
+                if s.sql and s.sql != d.get("sql"):
+                    d["sql_sent"] = s.sql
+                if s.dynamic_filter_keys is not None:
+                    d["actual"]["dynamic_filter_keys"] = s.dynamic_filter_keys
+            fragments.append(d)
+        out: dict[str, Any] = {
+            "sql": self.sql,
+            "datasets": self.datasets,
+            "fragments": fragments,
+            "residual": self.residual_sql,
+            "output_columns": self.output_columns,
+        }
+        if stats is not None:
+            out["actual"] = {
+                "rows": stats.rows,
+                "seconds": round(stats.total_seconds, 4),
+                "local_seconds": round(stats.local_seconds, 4),
+                "by_source": stats.by_source(self),
+                "bytes_fetched": sum(s.bytes for s in stats.fragments.values()),
+            }
+        return out
+
+    def explain(self, stats: RunStats | None = None) -> str:
+        lines = []
+        for f in self.fragments:
+            est = f"~{f.estimated_rows:,} rows" if f.estimated_rows is not None else "rows unknown"
+            head = f"Fragment {f.id} -> {f.source} ({f.kind}), {est}"
+            if f.pushed:
+                head += f", pushed: {', '.join(f.pushed)}"
+            lines.append(head)
+            if f.query is not None:
+                lines.extend("    " + line for line in (f.sql() or "").splitlines())
+            else:
+                lines.append(f"    scan {f.format} {f.location}")
+                lines.append(f"    {f.describe_scan()}")
+            for d in f.dynamic_filters:
+                lines.append(f"    dynamic filter: {d.column} IN (keys of {d.from_fragment}.{d.from_column})")
+            if stats is not None and f.id in stats.fragments:
+                s = stats.fragments[f.id]
+                lines.append(f"    actual: {s.rows:,} rows, {s.bytes:,} bytes, {s.seconds:.3f} s")
+                if s.sql and s.sql != f.sql():
+                    lines.append(f"    sent: {s.sql}")
+        if self.residual is not None:
+            lines.append("Local (DuckDB over Arrow):")
+            lines.extend("    " + line for line in self.residual.sql(dialect="duckdb", pretty=True).splitlines())
+        else:
+            lines.append("Local: none (the fragment's rows are the answer)")
+        if stats is not None:
+            total = sum(s.bytes for s in stats.fragments.values())
+            lines.append(f"Result: {stats.rows:,} rows in {stats.total_seconds:.3f} s; "
+                         f"{total:,} bytes fetched")
+        return "\n".join(lines)
