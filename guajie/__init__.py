@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from guajie.api import Session
     from guajie.catalog.ledger import Catalog
 
 
@@ -20,3 +21,10 @@ def open_catalog(home: str | None = None) -> Catalog:
     from guajie.catalog.ledger import Catalog
 
     return Catalog.open(home)
+
+
+def connect(home: str | None = None, **options: object) -> Session:
+    """A session for federated SQL over a workspace's catalog (see :mod:`guajie.api`)."""
+    from guajie.api import connect as _connect
+
+    return _connect(home, **options)

@@ -458,7 +458,7 @@ def test_dataset_for_pushes_projection_and_partition_filters(city: City) -> None
     )
     assert february.num_rows == 5
     assert set(february.column("district").to_pylist()) == {350103}
-    # Partition pruning: only one file matches, so only one fragment is read.
+    # Partition pruning: only the two files under month=2024-02 are fragments to read.
     fragments = list(dataset.get_fragments(filter=ds.field("month") == "2024-02"))
     assert len(fragments) == 2
 
@@ -688,7 +688,9 @@ def test_s3_missing_prefix_is_a_clear_error(
 ) -> None:
     _s3_env(monkeypatch, s3_server)
     connector = _connector(f"s3://{tree_s3}/nothing-here", endpoint_url=s3_server.endpoint_url)
-    with pytest.raises(SourceError, match=re.escape("nothing exists at s3://guajie-files/nothing-here")):
+    with pytest.raises(
+        SourceError, match=re.escape("nothing exists at s3://guajie-files/nothing-here")
+    ):
         connector.check()
 
 
@@ -762,14 +764,16 @@ def test_http_unreachable_host_is_a_clear_error() -> None:
 
 def test_sample_city_over_http(http_server: HttpFileServer, city_dir: Path) -> None:
     local = {d.name: d for d in _connector(f"file://{city_dir}/transport").crawl()}
+    parts = list((city_dir / "tax" / "filings").rglob("*.parquet"))
+    months = {p.parent.name for p in parts}
     tax = _connector(http_server.url("tax"))
-    assert tax.check() == "directory with 1 datasets (24 files)"
+    assert tax.check() == f"directory with 1 datasets ({len(parts)} files)"
     (filings,) = list(tax.crawl())
     expected_rows = ds.dataset(city_dir / "tax" / "filings", partitioning="hive").count_rows()
     assert (filings.name, filings.kind, filings.format) == ("filings", "files", "Parquet")
     assert filings.row_count == expected_rows
     assert filings.partitioning == ["month"]
-    assert _col(filings, "month").stats.distinct_count == 24
+    assert _col(filings, "month").stats.distinct_count == len(months)
     transport = {d.name: d for d in _connector(http_server.url("transport")).crawl()}
     assert set(transport) == {"parking_lots", "parking_events"} == set(local)
     lots = transport["parking_lots"]

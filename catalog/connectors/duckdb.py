@@ -113,5 +113,15 @@ class DuckDBConnector(Connector):
             conn.close()
         return {c: [str(r[i]) for r in rows if r[i] is not None] for i, c in enumerate(columns)}
 
+    def fetch(self, sql: str) -> Any:
+        import duckdb
+
+        conn = self._connect()
+        try:
+            return conn.sql(sql).to_arrow_reader(65_536)
+        except duckdb.Error as exc:
+            conn.close()
+            raise self.error(f"the query failed in {self.path}: {exc}.") from None
+
     def capabilities(self) -> Capabilities:
         return Capabilities(dialect="duckdb", joins=True, aggregates=True, window_functions=True)

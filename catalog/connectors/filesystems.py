@@ -235,12 +235,7 @@ class FileStore:
 
     def _s3_options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"config_kwargs": dict(_S3_CONFIG)}
-        endpoint = (
-            self.options.get("endpoint_url")
-            or os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_ENDPOINT_URL")
-        )
-        if endpoint:
+        if endpoint := self._s3_endpoint():
             opts["endpoint_url"] = endpoint
         if region := self.options.get("region"):
             opts["client_kwargs"] = {"region_name": region}
@@ -320,7 +315,7 @@ class FileStore:
         name = unquote(path.rstrip("/").rsplit("/", 1)[-1])
         entry = FileEntry(
             path=path,
-            url=url,
+            url=canonical_url(url),
             parts=(name,),
             size=None if is_dir else _size(info),
             modified=modified_of(info),

@@ -7,8 +7,12 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import Capabilities, Connector, CrawledColumn, CrawledDataset
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # SQLite's own affinity rules (https://sqlite.org/datatype3.html §3.1), refined by the
 # declared names people actually write so dates and decimals keep their meaning.
@@ -166,3 +170,63 @@ class SQLiteConnector(Connector):
 
     def capabilities(self) -> Capabilities:
         return Capabilities(dialect="sqlite", joins=True, aggregates=True, window_functions=True)
+
+    def fetch(self, sql: str) -> pa.RecordBatchReader:
+        conn = self._connect()
+        try:
+            return fetch_sqlite(conn, sql)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self.error(f"the query failed in {self.path}: {exc}.") from None
+
+
+def _rows_to_batch(names: list[str], rows: list[tuple[object, ...]]) -> pa.RecordBatch:
+    """SQLite types values per row, not per column: infer each column, falling back to text
+    when a column mixes kinds (the planner casts to the catalog's types afterwards)."""
+    import pyarrow as pa
+
+    arrays = []
+    for i in range(len(names)):
+        values = [r[i] for r in rows]
+        try:
+            arrays.append(pa.array(values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def fetch_sqlite(conn: sqlite3.Connection, sql: str, batch_rows: int = 65_536) -> pa.RecordBatchReader:
+    import pyarrow as pa
+
+    cur = conn.execute(sql)
+    names = [d[0] for d in cur.description]
+    first = cur.fetchmany(batch_rows)
+    head = _rows_to_batch(names, first)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield head
+            while rows := cur.fetchmany(batch_rows):
+                batch = _rows_to_batch(names, rows)
+                if batch.schema != head.schema:
+                    batch = _conform(batch, head.schema)
+                yield batch
+        finally:
+            conn.close()
+
+    schema = head.schema
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Give a later batch the first batch's types (a reader has one schema)."""
+    import pyarrow as pa
+
+    arrays = []
+    for array, field in zip(batch.columns, schema, strict=True):
+        try:
+            arrays.append(array.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # The column changed kind mid-way: only text can hold both.
+            raise pa.ArrowInvalid(f"column {field.name} mixes value kinds") from None
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -1,0 +1,346 @@
+"""Running a plan: fetch fragments concurrently as Arrow, then the residual in DuckDB.
+
+Fragments without dynamic filters are fetched first, in parallel; fragments that wait on a
+smaller side's keys follow, restricted to those keys. The residual runs in an in-process
+DuckDB over the fetched Arrow tables (zero copy) and streams its result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from guajie.catalog.connectors import Connector
+from guajie.catalog.errors import GuajieError, redact
+
+from .errors import ExecutionError
+from .plan import DynamicFilter, Fragment, FragmentStats, Plan, RunStats
+from .scan_filters import to_arrow_expression
+
+ConnectorFactory = Callable[[str], Connector]
+
+IN_LIST_MAX_KEYS = 5_000  # beyond this a SQL source gets a key range instead
+FILE_IN_MAX_KEYS = 1_000_000
+BATCH_ROWS = 65_536
+
+
+@dataclass
+class QueryResult:
+    reader: pa.RecordBatchReader
+    stats: RunStats
+    plan: Plan
+
+    def read_all(self) -> pa.Table:
+        table = self.reader.read_all()
+        self.stats.rows = table.num_rows
+        return table
+
+
+class Executor:
+    def __init__(self, open_source: ConnectorFactory, *, max_workers: int = 4,
+                 timeout: float | None = None, local_threads: int | None = None) -> None:
+        self.open_source = open_source
+        self.max_workers = max_workers
+        self.timeout = timeout
+        self.local_threads = local_threads
+
+    def run(self, plan: Plan) -> QueryResult:
+        started = time.perf_counter()
+        stats = RunStats()
+        if plan.residual is None:
+            (fragment,) = plan.fragments
+            reader = self._stream_fragment(fragment, stats)
+            return QueryResult(_finishing(reader, stats, started), stats, plan)
+        tables = self._fetch_all(plan, stats)
+        local_started = time.perf_counter()
+        reader = self._run_residual(plan, tables)
+        stats.local_seconds = time.perf_counter() - local_started
+        return QueryResult(_finishing(reader, stats, started), stats, plan)
+
+    # -- fragments ---------------------------------------------------------------------
+    def _fetch_all(self, plan: Plan, stats: RunStats) -> dict[str, pa.Table]:
+        tables: dict[str, pa.Table] = {}
+        pending = list(plan.fragments)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            while pending:
+                ready = [f for f in pending
+                         if all(d.from_fragment in tables for d in f.dynamic_filters)]
+                if not ready:  # a cycle cannot be planned, but never hang on one
+                    ready = pending
+                futures: dict[Future[tuple[pa.Table, FragmentStats]], Fragment] = {
+                    pool.submit(self._fetch, f, tables): f for f in ready
+                }
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                done, not_done = wait(futures, timeout=remaining, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if future.exception() is not None:
+                        for other in not_done:
+                            other.cancel()
+                        raise _fragment_error(futures[future], future.exception())
+                if not_done:
+                    waiting = sorted({futures[f].source for f in not_done})
+                    raise ExecutionError(
+                        f"The query timed out after {self.timeout:g} s waiting for "
+                        f"source(s) {', '.join(waiting)}.",
+                        "Retry later, narrow the query, or raise the time limit.",
+                    )
+                for future, fragment in futures.items():
+                    table, fstats = future.result()
+                    tables[fragment.id] = table
+                    stats.fragments[fragment.id] = fstats
+                pending = [f for f in pending if f not in ready]
+        return tables
+
+    def _fetch(self, fragment: Fragment, done: dict[str, pa.Table]) -> tuple[pa.Table, FragmentStats]:
+        started = time.perf_counter()
+        fstats = FragmentStats()
+        connector = self.open_source(fragment.source)
+        try:
+            if fragment.query is not None:
+                extra, fstats.dynamic_filter_keys = _sql_dynamic_filter(fragment, done)
+                fstats.sql = fragment.sql(extra)
+                table = connector.fetch(fstats.sql).read_all()
+            else:
+                table, fstats.dynamic_filter_keys = self._scan(connector, fragment, done)
+        finally:
+            connector.close()
+        table = conform(table, fragment.output_types)
+        fstats.rows, fstats.bytes = table.num_rows, table.nbytes
+        fstats.seconds = time.perf_counter() - started
+        return table, fstats
+
+    def _scan(self, connector: Any, fragment: Fragment,
+              done: dict[str, pa.Table]) -> tuple[pa.Table, int | None]:
+        dataset = connector.dataset_for(fragment.location, fragment.format or "",
+                                        fragment.partitioning)
+        types = {f.name: f.type for f in dataset.schema}
+        expression = to_arrow_expression(fragment.predicates, types)
+        keys = None
+        for d in fragment.dynamic_filters:
+            values = _distinct_keys(done[d.from_fragment], d.from_column)
+            if len(values) > FILE_IN_MAX_KEYS:
+                continue
+            keys = len(values)
+            target_type = types.get(d.column)
+            if target_type is not None and values.type != target_type:
+                try:
+                    values = values.cast(target_type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    continue
+            term = pc.field(d.column).isin(values)
+            expression = term if expression is None else expression & term
+        columns = fragment.columns
+        if fragment.limit is not None:
+            table = dataset.head(fragment.limit, columns=columns, filter=expression)
+        else:
+            table = dataset.to_table(columns=columns, filter=expression)
+        if not columns:
+            table = pa.table({"__one": pa.nulls(table.num_rows, pa.int8())})
+        return table, keys
+
+    def _stream_fragment(self, fragment: Fragment, stats: RunStats) -> pa.RecordBatchReader:
+        started = time.perf_counter()
+        connector = self.open_source(fragment.source)
+        fstats = FragmentStats(sql=fragment.sql())
+        stats.fragments[fragment.id] = fstats
+        try:
+            if fragment.query is not None:
+                reader = connector.fetch(fstats.sql or "")
+            else:
+                table, _ = self._scan(connector, fragment, {})
+                reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+        except Exception as exc:
+            connector.close()
+            raise _fragment_error(fragment, exc) from None
+        schema = conform_schema(reader.schema, fragment.output_types)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for batch in reader:
+                    batch = conform_batch(batch, schema)
+                    fstats.rows += batch.num_rows
+                    fstats.bytes += batch.nbytes
+                    yield batch
+            except GuajieError:
+                raise
+            except Exception as exc:
+                raise _fragment_error(fragment, exc) from None
+            finally:
+                fstats.seconds = time.perf_counter() - started
+                connector.close()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    # -- local ---------------------------------------------------------------------------
+    def _run_residual(self, plan: Plan, tables: dict[str, pa.Table]) -> pa.RecordBatchReader:
+        import duckdb
+
+        con = duckdb.connect(config={"threads": self.local_threads} if self.local_threads else {})
+        for fragment in plan.fragments:
+            con.register(fragment.relation, tables[fragment.id])
+        sql = plan.residual_sql or ""
+        try:
+            reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
+        except duckdb.Error as exc:
+            con.close()
+            raise ExecutionError(f"The local engine failed: {_first_line(str(exc))}",
+                                 "This is a planning gap; `guajie explain` shows the plan.") from None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            finally:
+                con.close()
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _finishing(reader: pa.RecordBatchReader, stats: RunStats, started: float) -> pa.RecordBatchReader:
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        for batch in reader:
+            rows += batch.num_rows
+            yield batch
+        stats.rows = rows
+        stats.total_seconds = time.perf_counter() - started
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _fragment_error(fragment: Fragment, exc: BaseException | None) -> GuajieError:
+    if isinstance(exc, GuajieError):
+        return exc
+    return ExecutionError(
+        f"Source '{fragment.source}' failed while running fragment {fragment.id} "
+        f"({', '.join(fragment.tables)}): {_first_line(redact(str(exc)))}",
+        f"Check that the source answers (`guajie source test {fragment.source}`); "
+        "nothing was written.",
+    )
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+# -- dynamic filters ---------------------------------------------------------------------
+
+def _distinct_keys(table: pa.Table, column: str) -> pa.Array:
+    values = pc.unique(table.column(column).combine_chunks() if table.num_rows else
+                       pa.array([], table.schema.field(column).type))
+    return values.filter(pc.is_valid(values))
+
+
+def _sql_dynamic_filter(fragment: Fragment,
+                        done: dict[str, pa.Table]) -> tuple[exp.Expression | None, int | None]:
+    terms: list[exp.Expression] = []
+    keys = None
+    for d in fragment.dynamic_filters:
+        values = _distinct_keys(done[d.from_fragment], d.from_column)
+        keys = len(values)
+        term = _key_predicate(d, values)
+        if term is not None:
+            terms.append(term)
+    return (exp.and_(*terms) if terms else None), keys
+
+
+def _key_predicate(d: DynamicFilter, values: pa.Array) -> exp.Expression | None:
+    table, _, name = d.column.rpartition(".")
+    column = exp.column(name, table=table or None, quoted=True)
+    if len(values) == 0:
+        return exp.false()  # the inner join can match nothing
+    if len(values) <= IN_LIST_MAX_KEYS:
+        literals = [_literal(v) for v in values.to_pylist()]
+        if any(lit is None for lit in literals):
+            return None
+        return exp.In(this=column, expressions=literals)
+    if pa.types.is_integer(values.type) or pa.types.is_date(values.type):
+        low, high = pc.min_max(values).values()
+        lo, hi = _literal(low.as_py()), _literal(high.as_py())
+        if lo is not None and hi is not None:
+            return exp.Between(this=column, low=lo, high=hi)
+    return None
+
+
+def _literal(value: Any) -> exp.Expression | None:
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | Decimal):
+        return exp.Literal.number(str(value))
+    if isinstance(value, float):
+        return exp.Literal.number(repr(value))
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, dt.datetime):
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    return None
+
+
+# -- types ---------------------------------------------------------------------------------
+
+def _arrow_type(name: str) -> pa.DataType | None:
+    import re
+
+    simple = {"int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(),
+              "float": pa.float32(), "double": pa.float64(), "string": pa.string(),
+              "bool": pa.bool_(), "date32[day]": pa.date32(), "timestamp[us]": pa.timestamp("us"),
+              "binary": pa.binary()}
+    if name in simple:
+        return simple[name]
+    if m := re.fullmatch(r"decimal128\((\d+), (\d+)\)", name):
+        return pa.decimal128(int(m.group(1)), int(m.group(2)))
+    return None
+
+
+def conform_schema(schema: pa.Schema, output_types: dict[str, str]) -> pa.Schema:
+    fields = []
+    for field in schema:
+        target = _arrow_type(output_types.get(field.name, ""))
+        fields.append(field.with_type(target) if target is not None else field)
+    return pa.schema(fields)
+
+
+def _cast(array: Any, target: pa.DataType) -> Any:
+    if array.type == target:
+        return array
+    try:
+        if pa.types.is_decimal(target) and pa.types.is_floating(array.type):
+            array = pc.round(array, target.scale)
+        if pa.types.is_decimal(target) and pa.types.is_decimal(array.type) \
+                and array.type.scale > target.scale:
+            array = pc.round(array, target.scale)
+        return array.cast(target, safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return array
+
+
+def conform(table: pa.Table, output_types: dict[str, str]) -> pa.Table:
+    """Give fetched columns the types the catalog and the plan promise (SQLite's loose
+    REAL decimals and text dates included)."""
+    if not output_types:
+        return table
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        target = _arrow_type(output_types.get(name, ""))
+        columns.append(_cast(column, target) if target is not None else column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    if batch.schema == schema:
+        return batch
+    arrays = [_cast(a, f.type) for a, f in zip(batch.columns, schema, strict=True)]
+    if any(a.type != f.type for a, f in zip(arrays, schema, strict=True)):
+        return pa.RecordBatch.from_arrays(arrays, names=schema.names)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

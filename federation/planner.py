@@ -1,0 +1,613 @@
+"""Planning: a bound, optimized query -> fragments each source runs, and a local residual.
+
+The rules, in order:
+
+1. A scope (a SELECT, a set operation, a CTE or subquery body) whose tables all live in one
+   SQL source, which that source can run with the query's meaning, is pushed whole: joins,
+   aggregates, ORDER BY and LIMIT included. The largest such scopes win.
+2. Otherwise each table becomes a scan fragment carrying the columns the query needs and the
+   filters on that table alone that its source can apply. Inner-joined tables of one SQL
+   source that join each other are fetched as one joined fragment.
+3. Where an inner equi-join pairs a small fragment with a much larger one, the larger one
+   gets a dynamic filter: at run time it is restricted to the keys the small side returned.
+
+Pushed filters are re-applied locally, so a source that returns a superset (a
+case-insensitive collation, say) never changes the answer. Planning touches no source.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, build_scope
+
+from .catalog_view import CatalogView, TableInfo
+from .dialects import SourceDialect, dialect_for
+from .errors import QueryError
+from .frontend import bind_tables, optimize_tree, parse_read_only
+from .plan import DynamicFilter, Fragment, Plan
+from .scan_filters import arrow_filter_supported
+
+# A dynamic filter pays when the small side is at most this many keys and this many times
+# smaller than the side it filters.
+DYNAMIC_FILTER_MAX_KEYS = 20_000
+DYNAMIC_FILTER_RATIO = 4
+
+
+def plan_query(sql: str, view: CatalogView, *, dialect: str = "trino") -> Plan:
+    """Plan ``sql`` against the catalog snapshot ``view``; touches no source.
+
+    >>> plan = plan_query("SELECT 1", CatalogView())  # doctest: +SKIP
+    """
+    tree = parse_read_only(sql, dialect)
+    tables = bind_tables(tree, view)
+    if not tables:
+        raise QueryError("The query reads no dataset.",
+                         "Name at least one catalog dataset, e.g. FROM source.schema.table.")
+    optimized = optimize_tree(tree, view, dialect, tables)
+    check_join_types(optimized)
+    planner = _Planner(view, optimized)
+    planner.run()
+    residual = None if planner.root_pushed else optimized
+    columns = [s.alias_or_name for s in optimized.selects]
+    return Plan(
+        sql=optimized.sql(dialect="trino"),
+        fragments=planner.fragments,
+        residual=residual,
+        output_columns=columns,
+        datasets=sorted(t.qualified_name for t in tables),
+    )
+
+
+def check_join_types(tree: exp.Expression) -> None:
+    """Refuse joins that compare a string with a number or a date, as Trino does."""
+    for eq in tree.find_all(exp.EQ):
+        if not isinstance(eq.parent, exp.Join) and not _in_join_condition(eq):
+            continue
+        left, right = eq.left, eq.right
+        if left.type is None or right.type is None:
+            continue
+        lt, rt = left.type, right.type
+        text = {exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR, exp.DataType.Type.TEXT}
+        if (lt.this in text) != (rt.this in text) and not lt.is_type("unknown", "null") \
+                and not rt.is_type("unknown", "null"):
+            raise QueryError(
+                f"Join compares {left.sql('trino')} ({lt.sql('trino')}) with "
+                f"{right.sql('trino')} ({rt.sql('trino')}): a string cannot equal a "
+                f"{'number or date' if lt.this in text else rt.sql('trino').lower()}.",
+                "CAST one side to the other's type, e.g. CAST(x AS VARCHAR).",
+            )
+
+
+def _in_join_condition(node: exp.Expression) -> bool:
+    parent = node.parent
+    while parent is not None and isinstance(parent, exp.And | exp.Paren):
+        parent = parent.parent
+    return isinstance(parent, exp.Join)
+
+
+@dataclass
+class _Relation:
+    alias: str
+    table: exp.Table
+    info: TableInfo
+    null_supplying: bool
+
+
+class _Planner:
+    def __init__(self, view: CatalogView, tree: exp.Query) -> None:
+        self.view = view
+        self.tree = tree
+        self.fragments: list[Fragment] = []
+        self.root_pushed = False
+        self._ids = itertools.count(1)
+
+    # -- scopes ------------------------------------------------------------------------
+    def run(self) -> None:
+        root = build_scope(self.tree)
+        if root is None:
+            raise QueryError("Cannot analyse the query's structure.")
+        self._sources_cache: dict[int, set[str] | None] = {}
+        self._visit(root, is_root=True)
+
+    def _info(self, table: exp.Table) -> TableInfo:
+        info = self.view.get(f"{table.catalog}.{table.db}.{table.name}")
+        assert info is not None, table.sql()
+        return info
+
+    def _sources(self, scope: Scope) -> set[str] | None:
+        """Catalog sources a scope reads, through every nested scope; None if unknowable."""
+        key = id(scope)
+        if key in self._sources_cache:
+            return self._sources_cache[key]
+        found: set[str] = set()
+        for _node, source in scope.selected_sources.values():
+            if isinstance(source, exp.Table):
+                found.add(self._info(source).source)
+            elif isinstance(source, Scope):
+                inner = self._sources(source)
+                if inner is None:
+                    self._sources_cache[key] = None
+                    return None
+                found |= inner
+        for child in _children(scope):
+            inner = self._sources(child)
+            if inner is None:
+                self._sources_cache[key] = None
+                return None
+            found |= inner
+        self._sources_cache[key] = found
+        return found
+
+    def _visit(self, scope: Scope, is_root: bool = False) -> None:
+        if self._try_push_scope(scope, is_root):
+            return
+        for child in _children(scope):
+            self._visit(child)
+        for cte_scope in scope.cte_scopes:
+            self._visit(cte_scope)
+        if isinstance(scope.expression, exp.Select):
+            self._split_select(scope)
+
+    def _try_push_scope(self, scope: Scope, is_root: bool) -> bool:
+        sources = self._sources(scope)
+        if not sources or len(sources) != 1:
+            return False
+        (source,) = sources
+        dialect = dialect_for(self.view.source_kinds.get(source, ""))
+        if dialect is None or scope.external_columns:
+            return False
+        tables = [self._info(t) for t in _scope_tables(scope)]
+        query = self._scope_query(scope)
+        if query is None or dialect.rejects(query):
+            return False
+        if _has_joins(query) and not dialect.joins:
+            return False
+        fragment = self._new_fragment(source, dialect, query, pushed=_pushed_kinds(query))
+        fragment.tables = sorted({t.qualified_name for t in tables})
+        fragment.output_types = _output_types(query)
+        fragment.estimated_rows = self._estimate_scope(query, tables)
+        if is_root and not scope.cte_scopes:
+            self.root_pushed = True
+        else:
+            _replace_with_relation(scope, fragment)
+        return True
+
+    def _scope_query(self, scope: Scope) -> exp.Query | None:
+        """The scope's query, standalone: the CTEs it reads attached, names made local."""
+        query = scope.expression.copy()
+        needed = _referenced_ctes(scope)
+        if needed and not (scope.is_root and scope.cte_scopes):
+            # A nested scope reading CTEs carries their definitions; the root has its own WITH.
+            with_ = exp.With(expressions=[c.copy() for c in needed])
+            query.set("with", with_)
+        for table in query.find_all(exp.Table):
+            if table.catalog:
+                table.set("catalog", None)
+        return query
+
+    # -- splitting a mixed SELECT --------------------------------------------------------
+    def _split_select(self, scope: Scope) -> None:
+        select: exp.Select = scope.expression
+        relations = self._relations(scope)
+        if not relations:
+            return
+        inner_only = all(not r.null_supplying for r in relations) and all(
+            _is_inner(j) for j in select.args.get("joins") or []
+        )
+        if inner_only:
+            _move_join_conditions_to_where(select)
+        conjuncts = list(_conjuncts(select.args.get("where")))
+        needed = _needed_columns(scope)
+        groups = self._join_groups(relations, conjuncts) if inner_only else []
+        grouped = {r.alias for g in groups for r in g}
+        by_alias: dict[str, tuple[Fragment, dict[str, str]]] = {}
+
+        for group in groups:
+            fragment, names = self._group_fragment(group, conjuncts, needed)
+            group_alias = f"_g{fragment.id[1:]}"
+            for r in group:
+                by_alias[r.alias] = (fragment, names)
+            _replace_group(select, group, fragment, group_alias, names, scope)
+
+        for r in relations:
+            if r.alias in grouped:
+                continue
+            own = [c for c in conjuncts if _aliases(c) == {r.alias} and not r.null_supplying]
+            own += _on_conjuncts_for(select, r)
+            fragment = self._table_fragment(r, needed.get(r.alias, set()), own, scope)
+            by_alias[r.alias] = (fragment, {c: c for c in needed.get(r.alias, set())})
+            r.table.replace(exp.Table(this=exp.to_identifier(fragment.relation),
+                                      alias=exp.TableAlias(this=exp.to_identifier(r.alias))))
+
+        if inner_only:
+            self._dynamic_filters(conjuncts, by_alias)
+
+    def _relations(self, scope: Scope) -> list[_Relation]:
+        select: exp.Select = scope.expression
+        out: list[_Relation] = []
+        from_ = select.args.get("from_") or select.args.get("from")
+        joins = select.args.get("joins") or []
+        order = [from_.this if from_ else None] + [j.this for j in joins]
+        sides = [None] + [j.side for j in joins]
+        for i, (node, side) in enumerate(zip(order, sides, strict=True)):
+            if not isinstance(node, exp.Table) or not node.catalog:
+                continue
+            alias = node.alias_or_name
+            later = [s for s in sides[i + 1:] if s]
+            null_supplying = side in ("LEFT", "FULL") or any(s in ("RIGHT", "FULL") for s in later)
+            if i == 0:
+                null_supplying = any(s in ("RIGHT", "FULL") for s in sides[1:])
+            out.append(_Relation(alias, node, self._info(node), null_supplying))
+        return out
+
+    def _join_groups(self, relations: list[_Relation],
+                     conjuncts: list[exp.Expression]) -> list[list[_Relation]]:
+        by_source: dict[str, list[_Relation]] = {}
+        for r in relations:
+            dialect = dialect_for(r.info.kind)
+            if dialect is not None and dialect.joins:
+                by_source.setdefault(r.info.source, []).append(r)
+        groups: list[list[_Relation]] = []
+        for members in by_source.values():
+            if len(members) < 2:
+                continue
+            dialect = dialect_for(members[0].info.kind)
+            assert dialect is not None
+            aliases = {r.alias for r in members}
+            parent = {a: a for a in aliases}
+            for c in conjuncts:
+                if isinstance(c, exp.EQ) and isinstance(c.left, exp.Column) and isinstance(
+                    c.right, exp.Column
+                ):
+                    pair = {c.left.table, c.right.table}
+                    if len(pair) == 2 and pair <= aliases and not dialect.rejects(c):
+                        a, b = pair
+                        parent[_find(parent, a)] = _find(parent, b)
+            components: dict[str, list[_Relation]] = {}
+            for r in members:
+                components.setdefault(_find(parent, r.alias), []).append(r)
+            groups.extend(g for g in components.values() if len(g) > 1)
+        return groups
+
+    def _group_fragment(self, group: list[_Relation], conjuncts: list[exp.Expression],
+                        needed: dict[str, set[str]]) -> tuple[Fragment, dict[str, str]]:
+        dialect = dialect_for(group[0].info.kind)
+        assert dialect is not None
+        aliases = {r.alias for r in group}
+        names: dict[str, str] = {}
+        selects = []
+        for r in group:
+            for col in sorted(needed.get(r.alias, set())):
+                out = f"{r.alias}__{col}"
+                names[f"{r.alias}.{col}"] = out
+                selects.append(exp.alias_(exp.column(col, table=r.alias, quoted=True), out,
+                                          quoted=True))
+        if not selects:
+            selects = [exp.alias_(exp.Literal.number(1), "__one", quoted=True)]
+        query = exp.select(*selects)
+        first, *rest = group
+        query = query.from_(_source_table(first))
+        for r in rest:
+            query = query.join(_source_table(r), join_type="CROSS")
+        pushed = [c for c in conjuncts
+                  if _aliases(c) and _aliases(c) <= aliases and not c.find(exp.Subquery)
+                  and not dialect.rejects(c, filter_only=True)]
+        if pushed:
+            query = query.where(exp.and_(*[c.copy() for c in pushed]))
+        query = dialect.prepare(query)
+        fragment = self._new_fragment(group[0].info.source, dialect, query, pushed=["join"])
+        fragment.tables = [r.info.qualified_name for r in group]
+        fragment.output_types = {
+            names[f"{r.alias}.{c}"]: col.arrow_type
+            for r in group for c in needed.get(r.alias, set())
+            if (col := r.info.column(c)) is not None
+        }
+        rows = [r.info.row_count for r in group if r.info.row_count is not None]
+        fragment.estimated_rows = int(max(rows) * _selectivity(pushed, None)) if rows else None
+        return fragment, names
+
+    def _table_fragment(self, r: _Relation, columns: set[str], conjuncts: list[exp.Expression],
+                        scope: Scope) -> Fragment:
+        info = r.info
+        dialect = dialect_for(info.kind)
+        cols = sorted(columns)
+        if dialect is None:
+            pushed = [c for c in conjuncts if arrow_filter_supported(c)]
+            fragment = Fragment(id=f"f{next(self._ids)}", source=info.source, kind=info.kind,
+                                tables=[info.qualified_name], location=info.location,
+                                format=info.format, partitioning=list(info.partitioning),
+                                columns=cols,
+                                predicates=[_strip_table(c.copy()) for c in pushed])
+            fragment.limit = _pushable_limit(scope, len(pushed) == len(conjuncts))
+            if pushed:
+                fragment.pushed.append("filter")
+            self.fragments.append(fragment)
+        else:
+            pushed = [c for c in conjuncts if not c.find(exp.Subquery)
+                      and not dialect.rejects(c, filter_only=True)]
+            selects = [exp.column(c, table=r.alias, quoted=True) for c in cols] or [
+                exp.alias_(exp.Literal.number(1), "__one", quoted=True)]
+            query = exp.select(*selects).from_(_source_table(r))
+            if pushed:
+                query = query.where(exp.and_(*[c.copy() for c in pushed]))
+            query = dialect.prepare(query)
+            fragment = self._new_fragment(info.source, dialect, query,
+                                          pushed=["filter"] if pushed else [])
+            fragment.tables = [info.qualified_name]
+        fragment.output_types = {c: col.arrow_type for c in cols
+                                 if (col := info.column(c)) is not None}
+        if info.row_count is not None:
+            fragment.estimated_rows = int(info.row_count * _selectivity(pushed, info))
+        return fragment
+
+    def _dynamic_filters(self, conjuncts: list[exp.Expression],
+                         by_alias: dict[str, tuple[Fragment, dict[str, str]]]) -> None:
+        for c in conjuncts:
+            if not (isinstance(c, exp.EQ) and isinstance(c.left, exp.Column)
+                    and isinstance(c.right, exp.Column)):
+                continue
+            left, right = by_alias.get(c.left.table), by_alias.get(c.right.table)
+            if left is None or right is None or left[0] is right[0]:
+                continue
+            for (small, s_names, s_col), (big, _b_names, b_col) in (
+                ((left[0], left[1], c.left), (right[0], right[1], c.right)),
+                ((right[0], right[1], c.right), (left[0], left[1], c.left)),
+            ):
+                if small.estimated_rows is None or big.estimated_rows is None:
+                    continue
+                if (small.estimated_rows > DYNAMIC_FILTER_MAX_KEYS
+                        or small.estimated_rows * DYNAMIC_FILTER_RATIO > big.estimated_rows):
+                    continue
+                if any(d.from_fragment == big.id for d in small.dynamic_filters):
+                    continue  # never make two fragments wait on each other
+                from_column = s_names.get(f"{s_col.table}.{s_col.name}", s_col.name)
+                target = b_col.name if big.query is None else f"{b_col.table}.{b_col.name}"
+                arrow_type = big.output_types.get(
+                    _b_names.get(f"{b_col.table}.{b_col.name}", b_col.name), "")
+                big.dynamic_filters.append(DynamicFilter(target, small.id, from_column, arrow_type))
+
+    # -- helpers -------------------------------------------------------------------------
+    def _new_fragment(self, source: str, dialect: SourceDialect, query: exp.Query,
+                      pushed: list[str]) -> Fragment:
+        fragment = Fragment(id=f"f{next(self._ids)}", source=source,
+                            kind=self.view.source_kinds[source], tables=[],
+                            query=dialect.prepare(query), dialect=dialect.sqlglot_dialect,
+                            pushed=pushed)
+        self.fragments.append(fragment)
+        return fragment
+
+    def _estimate_scope(self, query: exp.Query, tables: list[TableInfo]) -> int | None:
+        if isinstance(query, exp.Select) and query.args.get("limit") is not None:
+            limit = query.args["limit"].expression
+            if isinstance(limit, exp.Literal) and limit.is_int:
+                return int(limit.this)
+        if isinstance(query, exp.Select) and query.args.get("group") is None and any(
+            isinstance(s.unalias(), exp.AggFunc) for s in query.selects
+        ):
+            return 1
+        rows = [t.row_count for t in tables if t.row_count is not None]
+        return max(rows) if rows else None
+
+
+# -- tree helpers ----------------------------------------------------------------------------
+
+def _find(parent: dict[str, str], a: str) -> str:
+    while parent[a] != a:
+        a = parent[a]
+    return a
+
+
+def _children(scope: Scope) -> list[Scope]:
+    return [*scope.set_operation_scopes, *scope.subquery_scopes, *scope.derived_table_scopes,
+            *scope.udtf_scopes]
+
+
+def _referenced_ctes(scope: Scope) -> list[exp.CTE]:
+    found: list[exp.CTE] = []
+    seen: set[int] = set()
+
+    def visit(s: Scope) -> None:
+        for _node, source in s.selected_sources.values():
+            if isinstance(source, Scope) and source.is_cte:
+                cte = source.expression.parent
+                if isinstance(cte, exp.CTE) and id(cte) not in seen:
+                    visit(source)
+                    seen.add(id(cte))
+                    found.append(cte)
+        for child in _children(s):
+            visit(child)
+
+    visit(scope)
+    return found
+
+
+def _scope_tables(scope: Scope) -> list[exp.Table]:
+    tables = [t for t in scope.expression.find_all(exp.Table) if t.catalog]
+    for cte in _referenced_ctes(scope):
+        tables.extend(t for t in cte.find_all(exp.Table) if t.catalog)
+    return tables
+
+
+def _replace_with_relation(scope: Scope, fragment: Fragment) -> None:
+    replacement = exp.select(exp.Star()).from_(exp.Table(this=exp.to_identifier(fragment.relation)))
+    scope.expression.replace(replacement)
+
+
+def _has_joins(query: exp.Expression) -> bool:
+    return any(True for _ in query.find_all(exp.Join))
+
+
+def _pushed_kinds(query: exp.Expression) -> list[str]:
+    kinds = []
+    if _has_joins(query):
+        kinds.append("join")
+    if any(True for _ in query.find_all(exp.AggFunc)):
+        kinds.append("aggregate")
+    if query.find(exp.Where):
+        kinds.append("filter")
+    if query.find(exp.Order):
+        kinds.append("order")
+    if query.find(exp.Limit):
+        kinds.append("limit")
+    return kinds or ["scan"]
+
+
+def _is_inner(join: exp.Join) -> bool:
+    return not join.side and (join.kind or "INNER").upper() in ("INNER", "CROSS", "")
+
+
+def _move_join_conditions_to_where(select: exp.Select) -> None:
+    moved = []
+    for join in select.args.get("joins") or []:
+        on = join.args.get("on")
+        if on is not None:
+            moved.append(on.pop() if hasattr(on, "pop") else on)
+            join.set("on", None)
+        if join.args.get("using"):
+            return  # USING keeps its meaning only in place; leave this SELECT as written
+        join.set("kind", "CROSS")
+    if moved:
+        select.where(exp.and_(*moved), copy=False)
+
+
+def _conjuncts(where: exp.Where | None) -> list[exp.Expression]:
+    return _split_and(where.this) if where is not None else []
+
+
+def _split_and(node: exp.Expression) -> list[exp.Expression]:
+    if isinstance(node, exp.Paren):
+        return _split_and(node.this)
+    if isinstance(node, exp.And):
+        return _split_and(node.left) + _split_and(node.right)
+    return [node]
+
+
+def _aliases(node: exp.Expression) -> set[str]:
+    return {c.table for c in node.find_all(exp.Column)}
+
+
+def _needed_columns(scope: Scope) -> dict[str, set[str]]:
+    needed: dict[str, set[str]] = {}
+    columns = list(scope.columns)
+    stack = list(_children(scope))
+    while stack:
+        child = stack.pop()
+        columns.extend(child.external_columns)
+        stack.extend(_children(child))
+    for c in columns:
+        if c.table:
+            needed.setdefault(c.table, set()).add(c.name)
+    return needed
+
+
+def _on_conjuncts_for(select: exp.Select, r: _Relation) -> list[exp.Expression]:
+    """ON conditions that filter only ``r`` where it is the null-supplying side of a LEFT
+    JOIN: applying them before the join means the same."""
+    for join in select.args.get("joins") or []:
+        if join.this is r.table and join.side == "LEFT" and join.args.get("on") is not None:
+            return [p for p in _split_and(join.args["on"]) if _aliases(p) == {r.alias}]
+    return []
+
+
+def _source_table(r: _Relation) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(r.info.name, quoted=True),
+                     db=exp.to_identifier(r.info.schema, quoted=True),
+                     alias=exp.TableAlias(this=exp.to_identifier(r.alias, quoted=True)))
+
+
+def _strip_table(node: exp.Expression) -> exp.Expression:
+    for col in node.find_all(exp.Column):
+        col.set("table", None)
+    return node
+
+
+def _replace_group(select: exp.Select, group: list[_Relation], fragment: Fragment,
+                   group_alias: str, names: dict[str, str], scope: Scope) -> None:
+    aliases = {r.alias for r in group}
+    first, *rest = group
+    first.table.replace(exp.Table(this=exp.to_identifier(fragment.relation),
+                                  alias=exp.TableAlias(this=exp.to_identifier(group_alias))))
+    joins = select.args.get("joins") or []
+    select.set("joins", [j for j in joins if not any(j.this is r.table for r in rest)] or None)
+    for column in list(select.find_all(exp.Column)):
+        if column.table in aliases:
+            key = f"{column.table}.{column.name}"
+            if key in names:
+                column.replace(exp.column(names[key], table=group_alias, quoted=True))
+    # If the FROM item was dropped as a non-first member, promote the first join.
+    from_ = select.args.get("from_") or select.args.get("from")
+    if from_ is not None and any(from_.this is r.table for r in rest):
+        remaining = select.args.get("joins") or []
+        if remaining:
+            head = remaining.pop(0)
+            from_.set("this", head.this)
+            select.set("joins", remaining or None)
+
+
+def _pushable_limit(scope: Scope, all_filters_pushed: bool) -> int | None:
+    select = scope.expression
+    if not all_filters_pushed or not isinstance(select, exp.Select):
+        return None
+    if select.args.get("joins") or select.args.get("group") or select.args.get("order") \
+            or select.args.get("distinct") or select.args.get("having"):
+        return None
+    if any(isinstance(s.unalias(), exp.AggFunc) or s.find(exp.Window) for s in select.selects):
+        return None
+    limit = select.args.get("limit")
+    if limit is None or select.args.get("offset") is not None:
+        return None
+    value = limit.expression
+    return int(value.this) if isinstance(value, exp.Literal) and value.is_int else None
+
+
+def _selectivity(conjuncts: list[exp.Expression], info: TableInfo | None) -> float:
+    s = 1.0
+    for c in conjuncts:
+        if isinstance(c, exp.EQ):
+            col = c.find(exp.Column)
+            distinct = None
+            if info is not None and col is not None and (ci := info.column(col.name)):
+                distinct = ci.distinct_count
+            s *= 1 / distinct if distinct else 0.1
+        elif isinstance(c, exp.In):
+            s *= min(1.0, 0.05 * len(c.expressions or [1]))
+        elif isinstance(c, exp.Like):
+            s *= 0.1
+        else:
+            s *= 0.3
+    return max(s, 1e-6)
+
+
+_ARROW_FOR_SQL = {
+    exp.DataType.Type.INT: "int32",
+    exp.DataType.Type.BIGINT: "int64",
+    exp.DataType.Type.SMALLINT: "int16",
+    exp.DataType.Type.TINYINT: "int8",
+    exp.DataType.Type.DOUBLE: "double",
+    exp.DataType.Type.FLOAT: "float",
+    exp.DataType.Type.VARCHAR: "string",
+    exp.DataType.Type.CHAR: "string",
+    exp.DataType.Type.TEXT: "string",
+    exp.DataType.Type.DATE: "date32[day]",
+    exp.DataType.Type.TIMESTAMP: "timestamp[us]",
+    exp.DataType.Type.BOOLEAN: "bool",
+}
+
+
+def _output_types(query: exp.Query) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for s in query.selects:
+        t = s.type
+        if t is None:
+            continue
+        if t.this == exp.DataType.Type.DECIMAL:
+            params = [p.name for p in t.expressions]
+            if len(params) == 2 and all(p.isdigit() for p in params):
+                out[s.alias_or_name] = f"decimal128({params[0]}, {params[1]})"
+            continue
+        if t.this in _ARROW_FOR_SQL:
+            out[s.alias_or_name] = _ARROW_FOR_SQL[t.this]
+    return out

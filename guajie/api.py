@@ -1,0 +1,73 @@
+"""The Python API for scenario apps: one session per workspace.
+
+>>> import guajie
+>>> session = guajie.connect("/srv/city/.guajie")  # doctest: +SKIP
+>>> table = session.query("SELECT district, count(*) FROM market.enterprise GROUP BY 1")  # doctest: +SKIP
+>>> for batch in session.stream("SELECT * FROM tax.filings"):  # doctest: +SKIP
+...     ...
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from guajie.catalog.connectors import Connector, open_connector
+from guajie.catalog.ledger import Catalog
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from guajie.federation import Plan, QueryResult
+
+
+class Session:
+    """Federated queries over one workspace's catalog."""
+
+    def __init__(self, catalog: Catalog, *, max_workers: int = 4, timeout: float | None = None,
+                 dialect: str = "trino") -> None:
+        self.catalog = catalog
+        self.max_workers = max_workers
+        self.timeout = timeout
+        self.dialect = dialect
+
+    def plan(self, sql: str, *, dialect: str | None = None) -> Plan:
+        """The pushdown plan for ``sql``, without touching any source."""
+        from guajie.federation import CatalogView, plan_query
+
+        view = CatalogView.build(self.catalog.sources(), self.catalog.datasets())
+        return plan_query(sql, view, dialect=dialect or self.dialect)
+
+    def execute(self, sql: str, *, dialect: str | None = None) -> QueryResult:
+        """Plan and start running ``sql``; the result streams from ``.reader``."""
+        from guajie.federation import Executor
+
+        plan = self.plan(sql, dialect=dialect)
+        sources = {s.name: s for s in self.catalog.sources()}
+
+        def open_source(name: str) -> Connector:
+            return open_connector(sources[name])
+
+        executor = Executor(open_source, max_workers=self.max_workers, timeout=self.timeout)
+        return executor.run(plan)
+
+    def query(self, sql: str, *, dialect: str | None = None) -> pa.Table:
+        """Run ``sql`` and return the whole answer as a ``pyarrow.Table``."""
+        return self.execute(sql, dialect=dialect).read_all()
+
+    def stream(self, sql: str, *, dialect: str | None = None) -> pa.RecordBatchReader:
+        """Run ``sql`` and stream the answer as a ``pyarrow.RecordBatchReader``."""
+        return self.execute(sql, dialect=dialect).reader
+
+    def close(self) -> None:
+        self.catalog.workspace.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(home: str | None = None, **options: object) -> Session:
+    """Open a session on a workspace (``home``, ``$GUAJIE_HOME`` or ``./.guajie``)."""
+    return Session(Catalog.open(home), **options)  # type: ignore[arg-type]
