@@ -6,6 +6,8 @@ of the query). Errors say where and suggest the nearest name.
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
@@ -24,8 +26,10 @@ def parse_read_only(sql: str, dialect: str = "trino") -> exp.Query:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
+        description = re.sub(r"<Token token_type: [^,]+, text: (.*?), line: .*?>", r"'\1'",
+                             first.get("description") or str(exc))
         raise QuerySyntaxError(
-            first.get("description") or str(exc),
+            description,
             first.get("line"),
             first.get("col"),
             first.get("highlight"),
@@ -143,8 +147,6 @@ def optimize_tree(tree: exp.Expression, view: CatalogView, dialect: str,
 
 
 def _column_error(message: str, tables: list[TableInfo]) -> QueryError:
-    import re
-
     columns = sorted({c.name for t in tables for c in t.columns})
     m = re.search(r"Column '([^']+)' could not be resolved", message) or re.search(
         r"Unknown column: (\S+)", message)

@@ -24,9 +24,10 @@ a name that would start with a digit gets a leading ``_``, and a name already ta
 
 Formats come from the extension -- ``.parquet``/``.pq``/``.parq``, ``.csv``/``.tsv``,
 ``.jsonl``/``.ndjson``/``.json``, each optionally compressed (``.gz``, ``.bz2``, ``.zstd``,
-``.lz4``; pyarrow does not take ``.zst``) -- or from the source option ``format`` (``parquet``, ``csv``, ``tsv`` or ``json``), which
-then applies to every file. CSV options: ``delimiter`` (one character, or ``tab``) and
-``encoding`` (default: UTF-8, or GB18030 when the text is not valid UTF-8).
+``.lz4``; pyarrow does not take ``.zst``) -- or from the source option ``format``
+(``parquet``, ``csv``, ``tsv`` or ``json``), which then applies to every file. CSV options:
+``delimiter`` (one character, or ``tab``) and ``encoding`` (default: UTF-8, or GB18030 when
+the text is not valid UTF-8).
 
 A crawl reads metadata, never the data:
 

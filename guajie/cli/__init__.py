@@ -50,9 +50,10 @@ def open_catalog(ctx: click.Context):  # type: ignore[no-untyped-def]
     return catalog
 
 
-from guajie.cli import catalog_cmds, metadata_cmds, source_cmds  # noqa: E402
+from guajie.cli import catalog_cmds, metadata_cmds, query_cmds, source_cmds  # noqa: E402
 
-for command in (*source_cmds.COMMANDS, *catalog_cmds.COMMANDS, *metadata_cmds.COMMANDS):
+for command in (*source_cmds.COMMANDS, *catalog_cmds.COMMANDS, *metadata_cmds.COMMANDS,
+                *query_cmds.COMMANDS):
     main.add_command(command)
 
 
