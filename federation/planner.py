@@ -169,8 +169,8 @@ class _Planner:
         fragment.tables = sorted({t.qualified_name for t in tables})
         fragment.output_types = _output_types(query)
         fragment.estimated_rows = self._estimate_scope(query, tables)
-        if is_root and not scope.cte_scopes:
-            self.root_pushed = True
+        if is_root:
+            self.root_pushed = True  # the root's own WITH travels with it
         else:
             _replace_with_relation(scope, fragment)
         return True

@@ -53,7 +53,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -62,7 +62,7 @@ import pyarrow.parquet as pq
 
 from tests.tpch import TABLES
 
-TableSource = pa.Table | Path
+TableSource: TypeAlias = pa.Table | Path
 SourceKind = Literal["postgres", "mariadb", "sqlite", "parquet"]
 SOURCE_KINDS: tuple[SourceKind, ...] = ("postgres", "mariadb", "sqlite", "parquet")
 
@@ -224,9 +224,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
 
 def arrow_schema(table: str) -> pa.Schema:
     """The Arrow schema of ``table`` as :func:`read_table` returns it."""
-    return pa.schema(
-        [pa.field(c.name, c.arrow_type(), nullable=False) for c in SCHEMA[table]]
-    )
+    return pa.schema([pa.field(c.name, c.arrow_type(), nullable=False) for c in SCHEMA[table]])
 
 
 def expected_row_counts(scale: float) -> dict[str, int]:
@@ -649,7 +647,7 @@ def duckdb_connection(tables: Mapping[str, TableSource]) -> duckdb.DuckDBPyConne
             conn.register(name, source)
         else:
             conn.execute(
-                f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet(\'{_parquet_glob(source)}\')'
+                f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{_parquet_glob(source)}')"
             )
     return conn
 
