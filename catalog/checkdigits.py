@@ -29,7 +29,9 @@ _CARD_RE = re.compile(r"^\d{16,19}$")
 
 
 def credit_code_check_char(first17: str) -> str:
-    total = sum(CREDIT_CODE_CHARSET.index(c) * w for c, w in zip(first17, _CREDIT_WEIGHTS, strict=True))
+    total = sum(
+        CREDIT_CODE_CHARSET.index(c) * w for c, w in zip(first17, _CREDIT_WEIGHTS, strict=True)
+    )
     return CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
 
 

@@ -65,7 +65,9 @@ def stats_hash(crawled: CrawledDataset) -> str:
         crawled.location,
         [[c.description, c.stats.model_dump() if c.stats else None] for c in crawled.columns],
     ]
-    return hashlib.sha256(json.dumps(payload, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        json.dumps(payload, ensure_ascii=False, default=str).encode()
+    ).hexdigest()[:16]
 
 
 def crawl_source(
@@ -86,7 +88,9 @@ def crawl_source(
 
         prints = {_qn(source, c): fingerprint(c.columns) for c in crawled}
         stat_hashes = {_qn(source, c): stats_hash(c) for c in crawled}
-        schema_changed = [c for c in crawled if known.get(_qn(source, c), (None,))[0] != prints[_qn(source, c)]]
+        schema_changed = [
+            c for c in crawled if known.get(_qn(source, c), (None,))[0] != prints[_qn(source, c)]
+        ]
 
         # Suggestions need values, which may mean I/O: gather them before taking the write lock.
         suggestions: dict[str, dict[str, Suggestion | None]] = {}
@@ -121,8 +125,11 @@ def crawl_source(
                 report.added.append(qn)
                 history.append(merged)
                 if not first_crawl:
-                    report.drift.append(DriftChange(dataset=qn, change="dataset_added",
-                                                    breaking=False, detected_at=at))
+                    report.drift.append(
+                        DriftChange(
+                            dataset=qn, change="dataset_added", breaking=False, detected_at=at
+                        )
+                    )
             elif existing.fingerprint != merged.fingerprint:
                 report.changed.append(qn)
                 history.append(merged)
@@ -138,7 +145,9 @@ def crawl_source(
             DriftChange(dataset=q, change="dataset_vanished", breaking=True, detected_at=at)
             for q in report.vanished
         )
-        txn.put_datasets(to_write, {d.qualified_name: stat_hashes[d.qualified_name] for d in to_write})
+        txn.put_datasets(
+            to_write, {d.qualified_name: stat_hashes[d.qualified_name] for d in to_write}
+        )
         txn.delete_datasets(report.vanished)
         txn.add_schema_versions(history, at)
         txn.add_drift(source.name, report.drift)
@@ -152,9 +161,7 @@ def _qn(source: Source, ds: CrawledDataset) -> str:
 
 
 def _samples_for(connector: object, ds: CrawledDataset) -> dict[str, list[str]]:
-    wanted = [
-        c.name for c in ds.columns if c.samples is None and c.type.startswith(_SAMPLE_TYPES)
-    ]
+    wanted = [c.name for c in ds.columns if c.samples is None and c.type.startswith(_SAMPLE_TYPES)]
     if not wanted:
         return {}
     return connector.sample(ds, wanted, limit=100)  # type: ignore[attr-defined, no-any-return]
@@ -196,14 +203,18 @@ def _merge(
         columns.append(column)
 
     qn = _qn(source, crawled)
-    base = existing.model_dump(by_alias=True) if existing else {
-        "source": source.name,
-        "schema": crawled.schema,
-        "name": crawled.name,
-        "resource_code": resource_code_for(qn, source.department_code),
-        "title": crawled.description or crawled.name,
-        "published_at": at,
-    }
+    base = (
+        existing.model_dump(by_alias=True)
+        if existing
+        else {
+            "source": source.name,
+            "schema": crawled.schema,
+            "name": crawled.name,
+            "resource_code": resource_code_for(qn, source.department_code),
+            "title": crawled.description or crawled.name,
+            "published_at": at,
+        }
+    )
     base.update(
         kind=crawled.kind,
         description=base.get("description") or crawled.description,
@@ -221,7 +232,9 @@ def _merge(
     return Dataset.model_validate(base)
 
 
-def _last_modified(crawled: CrawledDataset, existing: Dataset | None, at: datetime) -> datetime | None:
+def _last_modified(
+    crawled: CrawledDataset, existing: Dataset | None, at: datetime
+) -> datetime | None:
     if crawled.last_modified is not None:
         return crawled.last_modified
     if crawled.change_counter is None or existing is None:

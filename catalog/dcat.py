@@ -13,12 +13,21 @@ from .models import Dataset, OpenType, Source
 _FREQ = "http://publications.europa.eu/resource/authority/frequency/"
 _ACCESS = "http://publications.europa.eu/resource/authority/access-right/"
 _FREQUENCIES = {
-    "real-time": "CONT", "hourly": "HOURLY", "daily": "DAILY", "weekly": "WEEKLY",
-    "monthly": "MONTHLY", "quarterly": "QUARTERLY", "half-yearly": "ANNUAL_2", "yearly": "ANNUAL",
+    "real-time": "CONT",
+    "hourly": "HOURLY",
+    "daily": "DAILY",
+    "weekly": "WEEKLY",
+    "monthly": "MONTHLY",
+    "quarterly": "QUARTERLY",
+    "half-yearly": "ANNUAL_2",
+    "yearly": "ANNUAL",
     "irregular": "IRREG",
 }
-_MEDIA_TYPES = {"Parquet": "application/vnd.apache.parquet", "CSV": "text/csv",
-                "JSON": "application/x-ndjson"}
+_MEDIA_TYPES = {
+    "Parquet": "application/vnd.apache.parquet",
+    "CSV": "text/csv",
+    "JSON": "application/x-ndjson",
+}
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -30,17 +39,23 @@ CONTEXT = {
 
 
 def _access_right(dataset: Dataset) -> str:
-    code = {OpenType.OPEN: "PUBLIC", OpenType.CONDITIONAL: "RESTRICTED"}.get(
-        dataset.open_type, "NON_PUBLIC"  # type: ignore[arg-type]
-    )
+    codes = {OpenType.OPEN: "PUBLIC", OpenType.CONDITIONAL: "RESTRICTED"}
+    code = codes.get(dataset.open_type, "NON_PUBLIC") if dataset.open_type else "NON_PUBLIC"
     return _ACCESS + code
 
 
-def dcat_catalog(sources: list[Source], datasets: list[Dataset], *, title: str = "guajie catalog",
-                 open_only: bool = False, base_uri: str = "urn:guajie:") -> dict[str, Any]:
+def dcat_catalog(
+    sources: list[Source],
+    datasets: list[Dataset],
+    *,
+    title: str = "guajie catalog",
+    open_only: bool = False,
+    base_uri: str = "urn:guajie:",
+) -> dict[str, Any]:
     by_name = {s.name: s for s in sources}
-    selected = [d for d in datasets
-                if not open_only or d.open_type in (OpenType.OPEN, OpenType.CONDITIONAL)]
+    selected = [
+        d for d in datasets if not open_only or d.open_type in (OpenType.OPEN, OpenType.CONDITIONAL)
+    ]
     return {
         "@context": CONTEXT,
         "@id": f"{base_uri}catalog",
@@ -71,19 +86,25 @@ def _dataset(d: Dataset, source: Source | None, base_uri: str) -> dict[str, Any]
     if d.last_modified:
         node["dct:modified"] = {"@value": d.last_modified.isoformat(), "@type": "xsd:dateTime"}
     if source and source.department:
-        node["dct:publisher"] = {"@type": "foaf:Organization", "foaf:name": source.department,
-                                 **({"dct:identifier": source.department_code}
-                                    if source.department_code else {})}
+        node["dct:publisher"] = {
+            "@type": "foaf:Organization",
+            "foaf:name": source.department,
+            **({"dct:identifier": source.department_code} if source.department_code else {}),
+        }
     if source and source.contacts:
         c = source.contacts[0]
         node["dcat:contactPoint"] = {
-            "@type": "vcard:Kind", "vcard:fn": c.name,
+            "@type": "vcard:Kind",
+            "vcard:fn": c.name,
             **({"vcard:hasEmail": f"mailto:{c.email}"} if c.email else {}),
         }
     distribution: dict[str, Any] = {"@type": "dcat:Distribution", "dct:format": d.format or "table"}
     if d.format in _MEDIA_TYPES:
         distribution["dcat:mediaType"] = _MEDIA_TYPES[d.format]
     if d.size_bytes is not None:
-        distribution["dcat:byteSize"] = {"@value": str(d.size_bytes), "@type": "xsd:nonNegativeInteger"}
+        distribution["dcat:byteSize"] = {
+            "@value": str(d.size_bytes),
+            "@type": "xsd:nonNegativeInteger",
+        }
     node["dcat:distribution"] = [distribution]
     return node

@@ -53,22 +53,53 @@ def column_changes(
     changes: list[DriftChange] = []
     for name, col in after.items():
         if name not in before:
-            changes.append(DriftChange(dataset=dataset, change="added", column=name, new=col.type,
-                                       breaking=False, detected_at=at))
+            changes.append(
+                DriftChange(
+                    dataset=dataset,
+                    change="added",
+                    column=name,
+                    new=col.type,
+                    breaking=False,
+                    detected_at=at,
+                )
+            )
     for name, col in before.items():
         if name not in after:
-            changes.append(DriftChange(dataset=dataset, change="removed", column=name, old=col.type,
-                                       breaking=True, detected_at=at))
+            changes.append(
+                DriftChange(
+                    dataset=dataset,
+                    change="removed",
+                    column=name,
+                    old=col.type,
+                    breaking=True,
+                    detected_at=at,
+                )
+            )
             continue
         now = after[name]
         if now.type != col.type:
-            changes.append(DriftChange(dataset=dataset, change="retyped", column=name, old=col.type,
-                                       new=now.type, breaking=not is_widening(col.type, now.type),
-                                       detected_at=at))
+            changes.append(
+                DriftChange(
+                    dataset=dataset,
+                    change="retyped",
+                    column=name,
+                    old=col.type,
+                    new=now.type,
+                    breaking=not is_widening(col.type, now.type),
+                    detected_at=at,
+                )
+            )
         if now.nullable != col.nullable:
             # A column that starts admitting NULLs breaks readers that relied on it not to.
-            changes.append(DriftChange(dataset=dataset, change="nullability", column=name,
-                                       old="nullable" if col.nullable else "not null",
-                                       new="nullable" if now.nullable else "not null",
-                                       breaking=now.nullable, detected_at=at))
+            changes.append(
+                DriftChange(
+                    dataset=dataset,
+                    change="nullability",
+                    column=name,
+                    old="nullable" if col.nullable else "not null",
+                    new="nullable" if now.nullable else "not null",
+                    breaking=now.nullable,
+                    detected_at=at,
+                )
+            )
     return changes

@@ -20,8 +20,18 @@ from .store import CatalogStore, Txn
 from .workspace import Workspace
 
 DATASET_FIELDS = (
-    "title", "owner", "description", "tags", "category", "update_cycle", "sharing_type",
-    "sharing_condition", "legal_basis", "open_type", "open_condition", "grade",
+    "title",
+    "owner",
+    "description",
+    "tags",
+    "category",
+    "update_cycle",
+    "sharing_type",
+    "sharing_condition",
+    "legal_basis",
+    "open_type",
+    "open_condition",
+    "grade",
 )
 COLUMN_FIELDS = ("description", "grade", "sensitivity")
 
@@ -71,11 +81,18 @@ class Catalog:
         url = connector_class(kind).normalize_url(url)
         try:
             source = Source(
-                name=name, kind=SourceKind(kind), url=url, password_env=password_env,
-                password_file=password_file, department=department,
+                name=name,
+                kind=SourceKind(kind),
+                url=url,
+                password_env=password_env,
+                password_file=password_file,
+                department=department,
                 department_code=department_code,
-                contacts=[Contact.parse(c) for c in contacts], description=description,
-                options=options or {}, created_at=now_utc(), updated_at=now_utc(),
+                contacts=[Contact.parse(c) for c in contacts],
+                description=description,
+                options=options or {},
+                created_at=now_utc(),
+                updated_at=now_utc(),
             )
         except ValidationError as exc:
             raise validation_error(exc, f"source '{name}'") from None
@@ -126,8 +143,9 @@ class Catalog:
             return txn.delete_source(name)
 
     # -- crawling --------------------------------------------------------------------
-    def crawl(self, names: Iterable[str] = (), *, sample: bool = True,
-              progress: Progress | None = None) -> list[CrawlReport]:
+    def crawl(
+        self, names: Iterable[str] = (), *, sample: bool = True, progress: Progress | None = None
+    ) -> list[CrawlReport]:
         wanted = list(names)
         sources = [self.source(n) for n in wanted] if wanted else self.sources()
         return [crawl_source(self.store, s, sample=sample, progress=progress) for s in sources]
@@ -181,12 +199,11 @@ class Catalog:
                 )
             return dataset, column
         names = [d.qualified_name for d in in_source]
-        hint = did_you_mean(target, names) or did_you_mean(
-            parts[-1], [d.name for d in in_source]
-        )
+        hint = did_you_mean(target, names) or did_you_mean(parts[-1], [d.name for d in in_source])
         raise NotFoundError(
             f"No dataset '{target}' in source '{source.name}'.",
-            hint or f"Crawl the source with `guajie crawl {source.name}`, or list what it "
+            hint
+            or f"Crawl the source with `guajie crawl {source.name}`, or list what it "
             f"holds with `guajie catalog list --source {source.name}`.",
         )
 
@@ -214,8 +231,17 @@ class Catalog:
 
         def haystack(d: Dataset) -> str:
             cols = " ".join(f"{c.name} {c.description or ''}" for c in d.columns)
-            return " ".join([d.qualified_name, d.title or "", d.description or "", d.owner or "",
-                             " ".join(d.tags), d.resource_code, cols]).lower()
+            return " ".join(
+                [
+                    d.qualified_name,
+                    d.title or "",
+                    d.description or "",
+                    d.owner or "",
+                    " ".join(d.tags),
+                    d.resource_code,
+                    cols,
+                ]
+            ).lower()
 
         return [d for d in self.datasets() if needle in haystack(d)]
 
@@ -244,7 +270,9 @@ class Catalog:
             return txn.schema_history(dataset.qualified_name)
 
 
-def apply_changes(dataset: Dataset, column: str | None, changes: dict[str, Any], target: str) -> Dataset:
+def apply_changes(
+    dataset: Dataset, column: str | None, changes: dict[str, Any], target: str
+) -> Dataset:
     allowed = COLUMN_FIELDS if column else DATASET_FIELDS
     unknown = set(changes) - set(allowed) - {"sensitivity_source", "sensitivity_reason"}
     if unknown:
@@ -258,13 +286,16 @@ def apply_changes(dataset: Dataset, column: str | None, changes: dict[str, Any],
     else:
         for col in doc["columns"]:
             if col["name"] == column:
-                confirming = (col["sensitivity_source"] == "suggested"
-                              and changes.get("sensitivity") == col["sensitivity"])
+                confirming = (
+                    col["sensitivity_source"] == "suggested"
+                    and changes.get("sensitivity") == col["sensitivity"]
+                )
                 col.update(changes)
                 if "sensitivity" in changes:
                     col["sensitivity_source"] = "steward"
                     col["sensitivity_reason"] = (
-                        f"confirmed by steward ({col['sensitivity_reason']})" if confirming
+                        f"confirmed by steward ({col['sensitivity_reason']})"
+                        if confirming
                         else "set by steward"
                     )
     try:

@@ -23,10 +23,27 @@ from .models import Dataset, Source, now_utc, resource_code_for
 from .store import CatalogStore
 
 FORMAT_VERSION = 1
-SOURCE_FIELDS = ("name", "kind", "url", "password_env", "password_file", "department",
-                 "department_code", "contacts", "description", "options")
-COLUMN_KEYS = ("name", "type", "nullable", "description", "grade", "sensitivity",
-               "sensitivity_source")
+SOURCE_FIELDS = (
+    "name",
+    "kind",
+    "url",
+    "password_env",
+    "password_file",
+    "department",
+    "department_code",
+    "contacts",
+    "description",
+    "options",
+)
+COLUMN_KEYS = (
+    "name",
+    "type",
+    "nullable",
+    "description",
+    "grade",
+    "sensitivity",
+    "sensitivity_source",
+)
 
 
 class DatasetEntry(BaseModel):
@@ -70,8 +87,11 @@ def _source_entry(source: Source) -> dict[str, Any]:
 
 def _dataset_entry(dataset: Dataset) -> dict[str, Any]:
     doc = dataset.model_dump(mode="json", by_alias=True)
-    entry: dict[str, Any] = {"name": dataset.qualified_name, "resource_code": dataset.resource_code,
-                             "kind": dataset.kind}
+    entry: dict[str, Any] = {
+        "name": dataset.qualified_name,
+        "resource_code": dataset.resource_code,
+        "kind": dataset.kind,
+    }
     entry.update({k: doc[k] for k in DATASET_FIELDS if doc.get(k) not in (None, [])})
     entry["columns"] = [
         {k: col[k] for k in COLUMN_KEYS if col.get(k) is not None} for col in doc["columns"]
@@ -112,12 +132,17 @@ def load_manifest(path: Path) -> ManifestFile:
     except ValidationError as exc:
         raise validation_error(exc, f"catalog file {path}") from None
     if manifest.version > FORMAT_VERSION:
-        raise InvalidInputError(f"{path} has format version {manifest.version}; this guajie "
-                                f"reads up to {FORMAT_VERSION}.", "Upgrade guajie.")
+        raise InvalidInputError(
+            f"{path} has format version {manifest.version}; this guajie "
+            f"reads up to {FORMAT_VERSION}.",
+            "Upgrade guajie.",
+        )
     return manifest
 
 
-def apply_manifest(store: CatalogStore, manifest: ManifestFile, *, dry_run: bool = False) -> ApplyResult:
+def apply_manifest(
+    store: CatalogStore, manifest: ManifestFile, *, dry_run: bool = False
+) -> ApplyResult:
     result = ApplyResult()
     sources = [_parse_source(entry) for entry in manifest.sources]
     with store.write() as txn:
@@ -142,8 +167,9 @@ def apply_manifest(store: CatalogStore, manifest: ManifestFile, *, dry_run: bool
             qn = str(entry.get("name", ""))
             parts = qn.split(".")
             if len(parts) != 3:
-                raise InvalidInputError(f"Dataset name {qn!r} in the catalog file must be "
-                                        "source.schema.table.")
+                raise InvalidInputError(
+                    f"Dataset name {qn!r} in the catalog file must be source.schema.table."
+                )
             if parts[0] not in known_sources:
                 raise InvalidInputError(
                     f"Dataset {qn} belongs to source '{parts[0]}', which is neither registered "
@@ -165,8 +191,9 @@ def apply_manifest(store: CatalogStore, manifest: ManifestFile, *, dry_run: bool
 def _parse_source(entry: dict[str, Any]) -> Source:
     unknown = set(entry) - set(SOURCE_FIELDS)
     if unknown:
-        raise InvalidInputError(f"Source entry {entry.get('name')!r} has unknown keys: "
-                                f"{', '.join(sorted(unknown))}.")
+        raise InvalidInputError(
+            f"Source entry {entry.get('name')!r} has unknown keys: {', '.join(sorted(unknown))}."
+        )
     data = dict(entry)
     if "url" in data and "kind" not in data:
         from .connectors import kind_for_url
@@ -185,14 +212,22 @@ def _merge_entry(entry: dict[str, Any], old: Dataset | None, source: Source) -> 
     allowed = {"name", "resource_code", "kind", "columns", *DATASET_FIELDS}
     unknown = set(entry) - allowed
     if unknown:
-        raise InvalidInputError(f"Dataset {qn} in the catalog file has unknown keys: "
-                                f"{', '.join(sorted(unknown))}.", f"Known keys: {', '.join(sorted(allowed))}.")
+        raise InvalidInputError(
+            f"Dataset {qn} in the catalog file has unknown keys: {', '.join(sorted(unknown))}.",
+            f"Known keys: {', '.join(sorted(allowed))}.",
+        )
     src, schema, name = qn.split(".")
-    doc: dict[str, Any] = old.model_dump(by_alias=True) if old else {
-        "source": src, "schema": schema, "name": name,
-        "resource_code": resource_code_for(qn, source.department_code),
-        "published_at": now_utc(),
-    }
+    doc: dict[str, Any] = (
+        old.model_dump(by_alias=True)
+        if old
+        else {
+            "source": src,
+            "schema": schema,
+            "name": name,
+            "resource_code": resource_code_for(qn, source.department_code),
+            "published_at": now_utc(),
+        }
+    )
     for key in DATASET_FIELDS:
         doc[key] = entry.get(key, [] if key == "tags" else None)
     if entry.get("resource_code"):
@@ -207,7 +242,9 @@ def _merge_entry(entry: dict[str, Any], old: Dataset | None, source: Source) -> 
         raise validation_error(exc, f"dataset {qn} in the catalog file") from None
 
 
-def _merge_columns(qn: str, entries: list[Any], existing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _merge_columns(
+    qn: str, entries: list[Any], existing: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     by_name = {c["name"]: c for c in existing}
     if not existing:  # no crawl yet: the file describes the columns
         out = []

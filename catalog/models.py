@@ -89,8 +89,12 @@ class UpdateCycle(LabelledEnum):
 
     @classmethod
     def _aliases(cls) -> dict[str, str]:
-        return {"realtime": "real-time", "annual": "yearly", "annually": "yearly", "semiannual": "half-yearly"}
-
+        return {
+            "realtime": "real-time",
+            "annual": "yearly",
+            "annually": "yearly",
+            "semiannual": "half-yearly",
+        }
 
     @property
     def interval(self) -> timedelta | None:
@@ -114,12 +118,15 @@ class SharingType(LabelledEnum):
 
     @classmethod
     def _label_map(cls) -> dict[str, str]:
-        return {"unconditional": "无条件共享", "conditional": "有条件共享", "not-shared": "不予共享"}
+        return {
+            "unconditional": "无条件共享",
+            "conditional": "有条件共享",
+            "not-shared": "不予共享",
+        }
 
     @classmethod
     def _aliases(cls) -> dict[str, str]:
         return {"not_shared": "not-shared", "none": "not-shared"}
-
 
 
 class OpenType(LabelledEnum):
@@ -136,7 +143,6 @@ class OpenType(LabelledEnum):
         return {"not_open": "not-open", "closed": "not-open"}
 
 
-
 class Grade(LabelledEnum):
     """Data grade per GB/T 43697-2024; members compare by severity."""
 
@@ -147,7 +153,6 @@ class Grade(LabelledEnum):
     @classmethod
     def _label_map(cls) -> dict[str, str]:
         return {"general": "一般", "important": "重要", "core": "核心"}
-
 
     @property
     def rank(self) -> int:
@@ -182,7 +187,6 @@ class PIKind(LabelledEnum):
     @classmethod
     def _aliases(cls) -> dict[str, str]:
         return {"id": "id_number", "mobile": "phone", "plate": "plate_number", "card": "bank_card"}
-
 
 
 def _enum(cls: type[LabelledEnum]) -> BeforeValidator:

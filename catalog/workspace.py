@@ -50,10 +50,16 @@ class Workspace:
         return cls(path, config)
 
     @classmethod
-    def init(cls, home: str | Path | None = None, store: str | None = None,
-             store_password_env: str | None = None) -> Workspace:
+    def init(
+        cls,
+        home: str | Path | None = None,
+        store: str | None = None,
+        store_password_env: str | None = None,
+    ) -> Workspace:
         path = Path(home) if home is not None else default_home()
-        config = load_config(path / CONFIG_FILE) if (path / CONFIG_FILE).exists() else WorkspaceConfig()
+        config = (
+            load_config(path / CONFIG_FILE) if (path / CONFIG_FILE).exists() else WorkspaceConfig()
+        )
         if store is not None:
             config.store = store
             config.store_password_env = store_password_env

@@ -10,5 +10,14 @@ from .executor import Executor, QueryResult
 from .plan import Fragment, Plan, RunStats
 from .planner import plan_query
 
-__all__ = ["CatalogView", "ColumnInfo", "Executor", "Fragment", "Plan", "QueryResult",
-           "RunStats", "TableInfo", "plan_query"]
+__all__ = [
+    "CatalogView",
+    "ColumnInfo",
+    "Executor",
+    "Fragment",
+    "Plan",
+    "QueryResult",
+    "RunStats",
+    "TableInfo",
+    "plan_query",
+]

@@ -103,8 +103,9 @@ class CatalogView:
                     name=d.name,
                     kind=kinds[d.source],
                     columns=tuple(
-                        ColumnInfo(c.name, c.type, c.nullable,
-                                   c.stats.distinct_count if c.stats else None)
+                        ColumnInfo(
+                            c.name, c.type, c.nullable, c.stats.distinct_count if c.stats else None
+                        )
                         for c in d.columns
                     ),
                     row_count=d.row_count,

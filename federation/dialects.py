@@ -12,19 +12,23 @@ from typing import ClassVar
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
-_STRING_TYPES = {exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR, exp.DataType.Type.TEXT,
-                 exp.DataType.Type.NVARCHAR, exp.DataType.Type.NCHAR}
-_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
-                exp.NullSafeNEQ)
+_STRING_TYPES = {
+    exp.DataType.Type.VARCHAR,
+    exp.DataType.Type.CHAR,
+    exp.DataType.Type.TEXT,
+    exp.DataType.Type.NVARCHAR,
+    exp.DataType.Type.NCHAR,
+}
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ)
 _ORDERING = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 
 
-def is_string(node: exp.Expression) -> bool:
+def is_string(node: exp.Expr) -> bool:
     t = node.type
     return t is not None and t.this in _STRING_TYPES
 
 
-def _string_operands(node: exp.Expression) -> bool:
+def _string_operands(node: exp.Expr) -> bool:
     return any(is_string(a) for a in node.iter_expressions())
 
 
@@ -34,24 +38,24 @@ class SourceDialect:
     name: ClassVar[str]
     sqlglot_dialect: ClassVar[str]
     # Expression types this source cannot run, or runs with another meaning.
-    unsupported: ClassVar[tuple[type[exp.Expression], ...]] = ()
+    unsupported: ClassVar[tuple[type[exp.Expr], ...]] = ()
     joins: ClassVar[bool] = True
     aggregates: ClassVar[bool] = True
 
-    def why_not(self, node: exp.Expression) -> str | None:
+    def why_not(self, node: exp.Expr) -> str | None:
         """Why this single node may not be pushed, or None when it may."""
         if isinstance(node, self.unsupported):
             return f"{self.name} has no exact equivalent of {node.key.upper()}"
         return None
 
-    def why_not_filter(self, node: exp.Expression) -> str | None:
+    def why_not_filter(self, node: exp.Expr) -> str | None:
         """Like :meth:`why_not`, for a filter that the local engine also re-applies.
 
         A filter that returns a superset of the exact rows is still safe to push then.
         """
         return self.why_not(node)
 
-    def rejects(self, tree: exp.Expression, *, filter_only: bool = False) -> str | None:
+    def rejects(self, tree: exp.Expr, *, filter_only: bool = False) -> str | None:
         check = self.why_not_filter if filter_only else self.why_not
         for node in tree.walk():
             reason = check(node)
@@ -63,7 +67,7 @@ class SourceDialect:
             return f"{self.name} cannot express it ({exc})"
         return None
 
-    def prepare(self, tree: exp.Expression) -> exp.Expression:
+    def prepare(self, tree: exp.Expr) -> exp.Expr:
         """Rewrite a fragment so the source computes exactly what the query means."""
         return tree
 
@@ -72,15 +76,17 @@ class PostgresDialect(SourceDialect):
     name = "postgresql"
     sqlglot_dialect = "postgres"
 
-    def prepare(self, tree: exp.Expression) -> exp.Expression:
+    def prepare(self, tree: exp.Expr) -> exp.Expr:
         # String order depends on the database collation; the query means code-point order.
-        def collate(node: exp.Expression) -> exp.Expression:
+        def collate(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Ordered) and is_string(node.this):
                 node.set("this", _c_collation(node.this))
-            elif isinstance(node, _ORDERING) or isinstance(node, exp.Max | exp.Min):
+            elif isinstance(node, (*_ORDERING, exp.Max, exp.Min)):
                 for key, child in list(node.args.items()):
-                    if isinstance(child, exp.Expression) and is_string(child) and not isinstance(
-                        child, exp.Literal
+                    if (
+                        isinstance(child, exp.Expr)
+                        and is_string(child)
+                        and not isinstance(child, exp.Literal)
                     ):
                         node.set(key, _c_collation(child))
             return node
@@ -88,7 +94,7 @@ class PostgresDialect(SourceDialect):
         return tree.transform(collate, copy=False)
 
 
-def _c_collation(node: exp.Expression) -> exp.Expression:
+def _c_collation(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Collate):
         return node
     wrapped = exp.Collate(this=node.copy(), expression=exp.Identifier(this="C", quoted=True))
@@ -105,9 +111,10 @@ class MySQLDialect(SourceDialect):
     name = "mysql"
     sqlglot_dialect = "mysql"
 
-    def why_not(self, node: exp.Expression) -> str | None:
-        if (isinstance(node, (*_COMPARISONS, exp.Between, exp.In, exp.Like, exp.ILike))
-                and _string_operands(node)):
+    def why_not(self, node: exp.Expr) -> str | None:
+        if isinstance(
+            node, (*_COMPARISONS, exp.Between, exp.In, exp.Like, exp.ILike)
+        ) and _string_operands(node):
             return "MySQL compares strings case-insensitively and ignores trailing spaces"
         if isinstance(node, exp.Group | exp.Distinct | exp.Order) and any(
             is_string(e) for e in node.expressions
@@ -123,7 +130,7 @@ class MySQLDialect(SourceDialect):
             return "window semantics are checked locally"
         return super().why_not(node)
 
-    def why_not_filter(self, node: exp.Expression) -> str | None:
+    def why_not_filter(self, node: exp.Expr) -> str | None:
         if isinstance(node, exp.EQ | exp.In | exp.Like) and _string_operands(node):
             return None  # superset; re-checked locally
         return self.why_not(node)
@@ -134,18 +141,30 @@ class SQLiteDialect(SourceDialect):
 
     name = "sqlite"
     sqlglot_dialect = "sqlite"
-    unsupported = (exp.Extract, exp.Interval, exp.DateAdd, exp.DateSub, exp.DateDiff,
-                   exp.ILike, exp.RegexpLike, exp.StrToDate, exp.TimeToStr, exp.DateTrunc,
-                   exp.Window, exp.Cast, exp.TryCast)
+    unsupported = (
+        exp.Extract,
+        exp.Interval,
+        exp.DateAdd,
+        exp.DateSub,
+        exp.DateDiff,
+        exp.ILike,
+        exp.RegexpLike,
+        exp.StrToDate,
+        exp.TimeToStr,
+        exp.DateTrunc,
+        exp.Window,
+        exp.Cast,
+        exp.TryCast,
+    )
 
-    def why_not(self, node: exp.Expression) -> str | None:
+    def why_not(self, node: exp.Expr) -> str | None:
         if isinstance(node, exp.Like):
             return "SQLite's LIKE ignores ASCII case"
         if isinstance(node, exp.Div):
             return "SQLite divides by its own type rules"
         return super().why_not(node)
 
-    def why_not_filter(self, node: exp.Expression) -> str | None:
+    def why_not_filter(self, node: exp.Expr) -> str | None:
         if isinstance(node, exp.Like):
             return None  # case-insensitive matches are a superset; re-checked locally
         return self.why_not(node)

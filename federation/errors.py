@@ -10,12 +10,19 @@ class QueryError(GuajieError):
 
 
 class QuerySyntaxError(QueryError):
-    def __init__(self, message: str, line: int | None = None, column: int | None = None,
-                 token: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        token: str | None = None,
+    ) -> None:
         where = f" at line {line}, column {column}" if line is not None else ""
         near = f" near {token!r}" if token else ""
-        super().__init__(f"Syntax error{where}{near}: {message}",
-                         "Check the SQL; guajie reads ANSI/Trino SQL unless --dialect says otherwise.")
+        super().__init__(
+            f"Syntax error{where}{near}: {message}",
+            "Check the SQL; guajie reads ANSI/Trino SQL unless --dialect says otherwise.",
+        )
         self.line, self.column, self.token = line, column, token
 
 

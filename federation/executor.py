@@ -46,8 +46,14 @@ class QueryResult:
 
 
 class Executor:
-    def __init__(self, open_source: ConnectorFactory, *, max_workers: int = 4,
-                 timeout: float | None = None, local_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        open_source: ConnectorFactory,
+        *,
+        max_workers: int = 4,
+        timeout: float | None = None,
+        local_threads: int | None = None,
+    ) -> None:
         self.open_source = open_source
         self.max_workers = max_workers
         self.timeout = timeout
@@ -73,8 +79,9 @@ class Executor:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
             while pending:
-                ready = [f for f in pending
-                         if all(d.from_fragment in tables for d in f.dynamic_filters)]
+                ready = [
+                    f for f in pending if all(d.from_fragment in tables for d in f.dynamic_filters)
+                ]
                 if not ready:  # a cycle cannot be planned, but never hang on one
                     ready = pending
                 futures: dict[Future[tuple[pa.Table, FragmentStats]], Fragment] = {
@@ -101,7 +108,9 @@ class Executor:
                 pending = [f for f in pending if f not in ready]
         return tables
 
-    def _fetch(self, fragment: Fragment, done: dict[str, pa.Table]) -> tuple[pa.Table, FragmentStats]:
+    def _fetch(
+        self, fragment: Fragment, done: dict[str, pa.Table]
+    ) -> tuple[pa.Table, FragmentStats]:
         started = time.perf_counter()
         fstats = FragmentStats()
         connector = self.open_source(fragment.source)
@@ -119,10 +128,12 @@ class Executor:
         fstats.seconds = time.perf_counter() - started
         return table, fstats
 
-    def _scan(self, connector: Any, fragment: Fragment,
-              done: dict[str, pa.Table]) -> tuple[pa.Table, int | None]:
-        dataset = connector.dataset_for(fragment.location, fragment.format or "",
-                                        fragment.partitioning)
+    def _scan(
+        self, connector: Any, fragment: Fragment, done: dict[str, pa.Table]
+    ) -> tuple[pa.Table, int | None]:
+        dataset = connector.dataset_for(
+            fragment.location, fragment.format or "", fragment.partitioning
+        )
         types = {f.name: f.type for f in dataset.schema}
         expression = to_arrow_expression(fragment.predicates, types)
         keys = None
@@ -193,8 +204,10 @@ class Executor:
             reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
             con.close()
-            raise ExecutionError(f"The local engine failed: {_first_line(str(exc))}",
-                                 "This is a planning gap; `guajie explain` shows the plan.") from None
+            raise ExecutionError(
+                f"The local engine failed: {_first_line(str(exc))}",
+                "This is a planning gap; `guajie explain` shows the plan.",
+            ) from None
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
@@ -205,7 +218,9 @@ class Executor:
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
-def _finishing(reader: pa.RecordBatchReader, stats: RunStats, started: float) -> pa.RecordBatchReader:
+def _finishing(
+    reader: pa.RecordBatchReader, stats: RunStats, started: float
+) -> pa.RecordBatchReader:
     def batches() -> Iterator[pa.RecordBatch]:
         rows = 0
         for batch in reader:
@@ -234,15 +249,20 @@ def _first_line(text: str) -> str:
 
 # -- dynamic filters ---------------------------------------------------------------------
 
+
 def _distinct_keys(table: pa.Table, column: str) -> pa.Array:
-    values = pc.unique(table.column(column).combine_chunks() if table.num_rows else
-                       pa.array([], table.schema.field(column).type))
+    values = pc.unique(
+        table.column(column).combine_chunks()
+        if table.num_rows
+        else pa.array([], table.schema.field(column).type)
+    )
     return values.filter(pc.is_valid(values))
 
 
-def _sql_dynamic_filter(fragment: Fragment,
-                        done: dict[str, pa.Table]) -> tuple[exp.Expression | None, int | None]:
-    terms: list[exp.Expression] = []
+def _sql_dynamic_filter(
+    fragment: Fragment, done: dict[str, pa.Table]
+) -> tuple[exp.Expr | None, int | None]:
+    terms: list[exp.Expr] = []
     keys = None
     for d in fragment.dynamic_filters:
         values = _distinct_keys(done[d.from_fragment], d.from_column)
@@ -253,7 +273,7 @@ def _sql_dynamic_filter(fragment: Fragment,
     return (exp.and_(*terms) if terms else None), keys
 
 
-def _key_predicate(d: DynamicFilter, values: pa.Array) -> exp.Expression | None:
+def _key_predicate(d: DynamicFilter, values: pa.Array) -> exp.Expr | None:
     table, _, name = d.column.rpartition(".")
     column = exp.column(name, table=table or None, quoted=True)
     if len(values) == 0:
@@ -271,7 +291,7 @@ def _key_predicate(d: DynamicFilter, values: pa.Array) -> exp.Expression | None:
     return None
 
 
-def _literal(value: Any) -> exp.Expression | None:
+def _literal(value: Any) -> exp.Expr | None:
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, int | Decimal):
@@ -289,13 +309,23 @@ def _literal(value: Any) -> exp.Expression | None:
 
 # -- types ---------------------------------------------------------------------------------
 
+
 def _arrow_type(name: str) -> pa.DataType | None:
     import re
 
-    simple = {"int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(),
-              "float": pa.float32(), "double": pa.float64(), "string": pa.string(),
-              "bool": pa.bool_(), "date32[day]": pa.date32(), "timestamp[us]": pa.timestamp("us"),
-              "binary": pa.binary()}
+    simple = {
+        "int8": pa.int8(),
+        "int16": pa.int16(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "float": pa.float32(),
+        "double": pa.float64(),
+        "string": pa.string(),
+        "bool": pa.bool_(),
+        "date32[day]": pa.date32(),
+        "timestamp[us]": pa.timestamp("us"),
+        "binary": pa.binary(),
+    }
     if name in simple:
         return simple[name]
     if m := re.fullmatch(r"decimal128\((\d+), (\d+)\)", name):
@@ -317,8 +347,11 @@ def _cast(array: Any, target: pa.DataType) -> Any:
     try:
         if pa.types.is_decimal(target) and pa.types.is_floating(array.type):
             array = pc.round(array, target.scale)
-        if pa.types.is_decimal(target) and pa.types.is_decimal(array.type) \
-                and array.type.scale > target.scale:
+        if (
+            pa.types.is_decimal(target)
+            and pa.types.is_decimal(array.type)
+            and array.type.scale > target.scale
+        ):
             array = pc.round(array, target.scale)
         return array.cast(target, safe=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):

@@ -26,8 +26,11 @@ def parse_read_only(sql: str, dialect: str = "trino") -> exp.Query:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
-        description = re.sub(r"<Token token_type: [^,]+, text: (.*?), line: .*?>", r"'\1'",
-                             first.get("description") or str(exc))
+        description = re.sub(
+            r"<Token token_type: [^,]+, text: (.*?), line: .*?>",
+            r"'\1'",
+            first.get("description") or str(exc),
+        )
         raise QuerySyntaxError(
             description,
             first.get("line"),
@@ -55,12 +58,14 @@ def parse_read_only(sql: str, dialect: str = "trino") -> exp.Query:
         )
     for node in tree.walk():
         if isinstance(node, exp.Into):
-            raise ReadOnlyError("SELECT ... INTO writes a table and is not allowed.",
-                                "Use `guajie query ... --into NAME` to write results back.")
+            raise ReadOnlyError(
+                "SELECT ... INTO writes a table and is not allowed.",
+                "Use `guajie query ... --into NAME` to write results back.",
+            )
     return tree  # type: ignore[return-value]
 
 
-def bind_tables(tree: exp.Expression, view: CatalogView) -> list[TableInfo]:
+def bind_tables(tree: exp.Expr, view: CatalogView) -> list[TableInfo]:
     """Rewrite every table reference to its canonical ``source.schema.table`` name."""
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     bound: dict[str, TableInfo] = {}
@@ -121,10 +126,13 @@ def resolve_name(parts: list[str], view: CatalogView) -> TableInfo:
                 "Write source.schema.table.",
             )
     else:
-        raise QueryError(f"'{written}' has too many parts for a table name.",
-                         "Write source.schema.table.")
+        raise QueryError(
+            f"'{written}' has too many parts for a table name.", "Write source.schema.table."
+        )
     if lowered[0] not in view.source_kinds and len(lowered) > 1:
-        hint = did_you_mean(lowered[0], view.source_kinds) or "List sources with `guajie source list`."
+        hint = (
+            did_you_mean(lowered[0], view.source_kinds) or "List sources with `guajie source list`."
+        )
         raise QueryError(f"Unknown source '{parts[0]}' in table name '{written}'.", hint)
     names = [t.qualified_name for t in view.tables.values()]
     short = {t.name: t.qualified_name for t in view.tables.values()}
@@ -137,10 +145,11 @@ def resolve_name(parts: list[str], view: CatalogView) -> TableInfo:
     )
 
 
-def optimize_tree(tree: exp.Expression, view: CatalogView, dialect: str,
-                  tables: list[TableInfo]) -> exp.Query:
+def optimize_tree(
+    tree: exp.Expr, view: CatalogView, dialect: str, tables: list[TableInfo]
+) -> exp.Query:
     try:
-        optimized = optimize(tree, schema=view.sqlglot_schema(), dialect=dialect)
+        optimized = optimize(tree, schema=view.sqlglot_schema(), dialect=dialect)  # type: ignore[arg-type]
     except OptimizeError as exc:
         raise _column_error(str(exc), tables) from None
     return optimized  # type: ignore[return-value]
@@ -149,13 +158,17 @@ def optimize_tree(tree: exp.Expression, view: CatalogView, dialect: str,
 def _column_error(message: str, tables: list[TableInfo]) -> QueryError:
     columns = sorted({c.name for t in tables for c in t.columns})
     m = re.search(r"Column '([^']+)' could not be resolved", message) or re.search(
-        r"Unknown column: (\S+)", message)
+        r"Unknown column: (\S+)", message
+    )
     if m:
         name = m.group(1).split(".")[-1].strip('"')
-        return QueryError(f"Unknown column '{name}'.",
-                          did_you_mean(name, columns) or
-                          f"Columns of the tables in this query: {', '.join(columns[:40])}.")
+        return QueryError(
+            f"Unknown column '{name}'.",
+            did_you_mean(name, columns)
+            or f"Columns of the tables in this query: {', '.join(columns[:40])}.",
+        )
     if "ambiguous" in message.lower():
-        return QueryError(f"{message.rstrip('.')}.",
-                          "Qualify the column with its table or alias, e.g. t.column.")
+        return QueryError(
+            f"{message.rstrip('.')}.", "Qualify the column with its table or alias, e.g. t.column."
+        )
     return QueryError(f"Cannot plan the query: {message}")

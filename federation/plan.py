@@ -37,7 +37,7 @@ class Fragment:
     format: str | None = None
     partitioning: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
-    predicates: list[exp.Expression] = field(default_factory=list)
+    predicates: list[exp.Expr] = field(default_factory=list)
     limit: int | None = None
     output_types: dict[str, str] = field(default_factory=dict)
     estimated_rows: int | None = None
@@ -49,7 +49,7 @@ class Fragment:
         """The name under which the local engine sees this fragment's rows."""
         return f"__{self.id}"
 
-    def sql(self, extra: exp.Expression | None = None) -> str | None:
+    def sql(self, extra: exp.Expr | None = None) -> str | None:
         if self.query is None:
             return None
         query = self.query
@@ -181,7 +181,9 @@ class Plan:
                 lines.append(f"    scan {f.format} {f.location}")
                 lines.append(f"    {f.describe_scan()}")
             for d in f.dynamic_filters:
-                lines.append(f"    dynamic filter: {d.column} IN (keys of {d.from_fragment}.{d.from_column})")
+                lines.append(
+                    f"    dynamic filter: {d.column} IN (keys of {d.from_fragment}.{d.from_column})"
+                )
             if stats is not None and f.id in stats.fragments:
                 s = stats.fragments[f.id]
                 lines.append(f"    actual: {s.rows:,} rows, {s.bytes:,} bytes, {s.seconds:.3f} s")
@@ -189,11 +191,16 @@ class Plan:
                     lines.append(f"    sent: {s.sql}")
         if self.residual is not None:
             lines.append("Local (DuckDB over Arrow):")
-            lines.extend("    " + line for line in self.residual.sql(dialect="duckdb", pretty=True).splitlines())
+            lines.extend(
+                "    " + line
+                for line in self.residual.sql(dialect="duckdb", pretty=True).splitlines()
+            )
         else:
             lines.append("Local: none (the fragment's rows are the answer)")
         if stats is not None:
             total = sum(s.bytes for s in stats.fragments.values())
-            lines.append(f"Result: {stats.rows:,} rows in {stats.total_seconds:.3f} s; "
-                         f"{total:,} bytes fetched")
+            lines.append(
+                f"Result: {stats.rows:,} rows in {stats.total_seconds:.3f} s; "
+                f"{total:,} bytes fetched"
+            )
         return "\n".join(lines)

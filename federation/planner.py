@@ -44,8 +44,10 @@ def plan_query(sql: str, view: CatalogView, *, dialect: str = "trino") -> Plan:
     tree = parse_read_only(sql, dialect)
     tables = bind_tables(tree, view)
     if not tables:
-        raise QueryError("The query reads no dataset.",
-                         "Name at least one catalog dataset, e.g. FROM source.schema.table.")
+        raise QueryError(
+            "The query reads no dataset.",
+            "Name at least one catalog dataset, e.g. FROM source.schema.table.",
+        )
     optimized = optimize_tree(tree, view, dialect, tables)
     check_join_types(optimized)
     planner = _Planner(view, optimized)
@@ -61,7 +63,7 @@ def plan_query(sql: str, view: CatalogView, *, dialect: str = "trino") -> Plan:
     )
 
 
-def check_join_types(tree: exp.Expression) -> None:
+def check_join_types(tree: exp.Expr) -> None:
     """Refuse joins that compare a string with a number or a date, as Trino does."""
     for eq in tree.find_all(exp.EQ):
         if not isinstance(eq.parent, exp.Join) and not _in_join_condition(eq):
@@ -71,8 +73,11 @@ def check_join_types(tree: exp.Expression) -> None:
             continue
         lt, rt = left.type, right.type
         text = {exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR, exp.DataType.Type.TEXT}
-        if (lt.this in text) != (rt.this in text) and not lt.is_type("unknown", "null") \
-                and not rt.is_type("unknown", "null"):
+        if (
+            (lt.this in text) != (rt.this in text)
+            and not lt.is_type("unknown", "null")
+            and not rt.is_type("unknown", "null")
+        ):
             raise QueryError(
                 f"Join compares {left.sql('trino')} ({lt.sql('trino')}) with "
                 f"{right.sql('trino')} ({rt.sql('trino')}): a string cannot equal a "
@@ -81,7 +86,7 @@ def check_join_types(tree: exp.Expression) -> None:
             )
 
 
-def _in_join_condition(node: exp.Expression) -> bool:
+def _in_join_condition(node: exp.Expr) -> bool:
     parent = node.parent
     while parent is not None and isinstance(parent, exp.And | exp.Paren):
         parent = parent.parent
@@ -186,11 +191,11 @@ class _Planner:
         for table in query.find_all(exp.Table):
             if table.catalog:
                 table.set("catalog", None)
-        return query
+        return query  # type: ignore[return-value]
 
     # -- splitting a mixed SELECT --------------------------------------------------------
     def _split_select(self, scope: Scope) -> None:
-        select: exp.Select = scope.expression
+        select: exp.Select = scope.expression  # type: ignore[assignment]
         relations = self._relations(scope)
         if not relations:
             return
@@ -219,14 +224,18 @@ class _Planner:
             own += _on_conjuncts_for(select, r)
             fragment = self._table_fragment(r, needed.get(r.alias, set()), own, scope)
             by_alias[r.alias] = (fragment, {c: c for c in needed.get(r.alias, set())})
-            r.table.replace(exp.Table(this=exp.to_identifier(fragment.relation),
-                                      alias=exp.TableAlias(this=exp.to_identifier(r.alias))))
+            r.table.replace(
+                exp.Table(
+                    this=exp.to_identifier(fragment.relation),
+                    alias=exp.TableAlias(this=exp.to_identifier(r.alias)),
+                )
+            )
 
         if inner_only:
             self._dynamic_filters(conjuncts, by_alias)
 
     def _relations(self, scope: Scope) -> list[_Relation]:
-        select: exp.Select = scope.expression
+        select: exp.Select = scope.expression  # type: ignore[assignment]
         out: list[_Relation] = []
         from_ = select.args.get("from_") or select.args.get("from")
         joins = select.args.get("joins") or []
@@ -236,15 +245,16 @@ class _Planner:
             if not isinstance(node, exp.Table) or not node.catalog:
                 continue
             alias = node.alias_or_name
-            later = [s for s in sides[i + 1:] if s]
+            later = [s for s in sides[i + 1 :] if s]
             null_supplying = side in ("LEFT", "FULL") or any(s in ("RIGHT", "FULL") for s in later)
             if i == 0:
                 null_supplying = any(s in ("RIGHT", "FULL") for s in sides[1:])
             out.append(_Relation(alias, node, self._info(node), null_supplying))
         return out
 
-    def _join_groups(self, relations: list[_Relation],
-                     conjuncts: list[exp.Expression]) -> list[list[_Relation]]:
+    def _join_groups(
+        self, relations: list[_Relation], conjuncts: list[exp.Expr]
+    ) -> list[list[_Relation]]:
         by_source: dict[str, list[_Relation]] = {}
         for r in relations:
             dialect = dialect_for(r.info.kind)
@@ -259,8 +269,10 @@ class _Planner:
             aliases = {r.alias for r in members}
             parent = {a: a for a in aliases}
             for c in conjuncts:
-                if isinstance(c, exp.EQ) and isinstance(c.left, exp.Column) and isinstance(
-                    c.right, exp.Column
+                if (
+                    isinstance(c, exp.EQ)
+                    and isinstance(c.left, exp.Column)
+                    and isinstance(c.right, exp.Column)
                 ):
                     pair = {c.left.table, c.right.table}
                     if len(pair) == 2 and pair <= aliases and not dialect.rejects(c):
@@ -272,8 +284,9 @@ class _Planner:
             groups.extend(g for g in components.values() if len(g) > 1)
         return groups
 
-    def _group_fragment(self, group: list[_Relation], conjuncts: list[exp.Expression],
-                        needed: dict[str, set[str]]) -> tuple[Fragment, dict[str, str]]:
+    def _group_fragment(
+        self, group: list[_Relation], conjuncts: list[exp.Expr], needed: dict[str, set[str]]
+    ) -> tuple[Fragment, dict[str, str]]:
         dialect = dialect_for(group[0].info.kind)
         assert dialect is not None
         aliases = {r.alias for r in group}
@@ -283,8 +296,9 @@ class _Planner:
             for col in sorted(needed.get(r.alias, set())):
                 out = f"{r.alias}__{col}"
                 names[f"{r.alias}.{col}"] = out
-                selects.append(exp.alias_(exp.column(col, table=r.alias, quoted=True), out,
-                                          quoted=True))
+                selects.append(
+                    exp.alias_(exp.column(col, table=r.alias, quoted=True), out, quoted=True)
+                )
         if not selects:
             selects = [exp.alias_(exp.Literal.number(1), "__one", quoted=True)]
         query = exp.select(*selects)
@@ -292,62 +306,85 @@ class _Planner:
         query = query.from_(_source_table(first))
         for r in rest:
             query = query.join(_source_table(r), join_type="CROSS")
-        pushed = [c for c in conjuncts
-                  if _aliases(c) and _aliases(c) <= aliases and not c.find(exp.Subquery)
-                  and not dialect.rejects(c, filter_only=True)]
+        pushed = [
+            c
+            for c in conjuncts
+            if _aliases(c)
+            and _aliases(c) <= aliases
+            and not c.find(exp.Subquery)
+            and not dialect.rejects(c, filter_only=True)
+        ]
         if pushed:
             query = query.where(exp.and_(*[c.copy() for c in pushed]))
-        query = dialect.prepare(query)
+        query = dialect.prepare(query)  # type: ignore[assignment]
         fragment = self._new_fragment(group[0].info.source, dialect, query, pushed=["join"])
         fragment.tables = [r.info.qualified_name for r in group]
         fragment.output_types = {
-            names[f"{r.alias}.{c}"]: col.arrow_type
-            for r in group for c in needed.get(r.alias, set())
-            if (col := r.info.column(c)) is not None
+            names[f"{r.alias}.{c}"]: info_col.arrow_type
+            for r in group
+            for c in needed.get(r.alias, set())
+            if (info_col := r.info.column(c)) is not None
         }
         rows = [r.info.row_count for r in group if r.info.row_count is not None]
         fragment.estimated_rows = int(max(rows) * _selectivity(pushed, None)) if rows else None
         return fragment, names
 
-    def _table_fragment(self, r: _Relation, columns: set[str], conjuncts: list[exp.Expression],
-                        scope: Scope) -> Fragment:
+    def _table_fragment(
+        self, r: _Relation, columns: set[str], conjuncts: list[exp.Expr], scope: Scope
+    ) -> Fragment:
         info = r.info
         dialect = dialect_for(info.kind)
         cols = sorted(columns)
         if dialect is None:
             pushed = [c for c in conjuncts if arrow_filter_supported(c)]
-            fragment = Fragment(id=f"f{next(self._ids)}", source=info.source, kind=info.kind,
-                                tables=[info.qualified_name], location=info.location,
-                                format=info.format, partitioning=list(info.partitioning),
-                                columns=cols,
-                                predicates=[_strip_table(c.copy()) for c in pushed])
+            fragment = Fragment(
+                id=f"f{next(self._ids)}",
+                source=info.source,
+                kind=info.kind,
+                tables=[info.qualified_name],
+                location=info.location,
+                format=info.format,
+                partitioning=list(info.partitioning),
+                columns=cols,
+                predicates=[_strip_table(c.copy()) for c in pushed],
+            )
             fragment.limit = _pushable_limit(scope, len(pushed) == len(conjuncts))
             if pushed:
                 fragment.pushed.append("filter")
             self.fragments.append(fragment)
         else:
-            pushed = [c for c in conjuncts if not c.find(exp.Subquery)
-                      and not dialect.rejects(c, filter_only=True)]
-            selects = [exp.column(c, table=r.alias, quoted=True) for c in cols] or [
-                exp.alias_(exp.Literal.number(1), "__one", quoted=True)]
+            pushed = [
+                c
+                for c in conjuncts
+                if not c.find(exp.Subquery) and not dialect.rejects(c, filter_only=True)
+            ]
+            selects: list[exp.Expr] = [exp.column(c, table=r.alias, quoted=True) for c in cols] or [
+                exp.alias_(exp.Literal.number(1), "__one", quoted=True)
+            ]
             query = exp.select(*selects).from_(_source_table(r))
             if pushed:
                 query = query.where(exp.and_(*[c.copy() for c in pushed]))
-            query = dialect.prepare(query)
-            fragment = self._new_fragment(info.source, dialect, query,
-                                          pushed=["filter"] if pushed else [])
+            query = dialect.prepare(query)  # type: ignore[assignment]
+            fragment = self._new_fragment(
+                info.source, dialect, query, pushed=["filter"] if pushed else []
+            )
             fragment.tables = [info.qualified_name]
-        fragment.output_types = {c: col.arrow_type for c in cols
-                                 if (col := info.column(c)) is not None}
+        fragment.output_types = {
+            c: col.arrow_type for c in cols if (col := info.column(c)) is not None
+        }
         if info.row_count is not None:
             fragment.estimated_rows = int(info.row_count * _selectivity(pushed, info))
         return fragment
 
-    def _dynamic_filters(self, conjuncts: list[exp.Expression],
-                         by_alias: dict[str, tuple[Fragment, dict[str, str]]]) -> None:
+    def _dynamic_filters(
+        self, conjuncts: list[exp.Expr], by_alias: dict[str, tuple[Fragment, dict[str, str]]]
+    ) -> None:
         for c in conjuncts:
-            if not (isinstance(c, exp.EQ) and isinstance(c.left, exp.Column)
-                    and isinstance(c.right, exp.Column)):
+            if not (
+                isinstance(c, exp.EQ)
+                and isinstance(c.left, exp.Column)
+                and isinstance(c.right, exp.Column)
+            ):
                 continue
             left, right = by_alias.get(c.left.table), by_alias.get(c.right.table)
             if left is None or right is None or left[0] is right[0]:
@@ -358,24 +395,33 @@ class _Planner:
             ):
                 if small.estimated_rows is None or big.estimated_rows is None:
                     continue
-                if (small.estimated_rows > DYNAMIC_FILTER_MAX_KEYS
-                        or small.estimated_rows * DYNAMIC_FILTER_RATIO > big.estimated_rows):
+                if (
+                    small.estimated_rows > DYNAMIC_FILTER_MAX_KEYS
+                    or small.estimated_rows * DYNAMIC_FILTER_RATIO > big.estimated_rows
+                ):
                     continue
                 if any(d.from_fragment == big.id for d in small.dynamic_filters):
                     continue  # never make two fragments wait on each other
                 from_column = s_names.get(f"{s_col.table}.{s_col.name}", s_col.name)
                 target = b_col.name if big.query is None else f"{b_col.table}.{b_col.name}"
                 arrow_type = big.output_types.get(
-                    _b_names.get(f"{b_col.table}.{b_col.name}", b_col.name), "")
+                    _b_names.get(f"{b_col.table}.{b_col.name}", b_col.name), ""
+                )
                 big.dynamic_filters.append(DynamicFilter(target, small.id, from_column, arrow_type))
 
     # -- helpers -------------------------------------------------------------------------
-    def _new_fragment(self, source: str, dialect: SourceDialect, query: exp.Query,
-                      pushed: list[str]) -> Fragment:
-        fragment = Fragment(id=f"f{next(self._ids)}", source=source,
-                            kind=self.view.source_kinds[source], tables=[],
-                            query=dialect.prepare(query), dialect=dialect.sqlglot_dialect,
-                            pushed=pushed)
+    def _new_fragment(
+        self, source: str, dialect: SourceDialect, query: exp.Query, pushed: list[str]
+    ) -> Fragment:
+        fragment = Fragment(
+            id=f"f{next(self._ids)}",
+            source=source,
+            kind=self.view.source_kinds[source],
+            tables=[],
+            query=dialect.prepare(query),  # type: ignore[arg-type]
+            dialect=dialect.sqlglot_dialect,
+            pushed=pushed,
+        )
         self.fragments.append(fragment)
         return fragment
 
@@ -384,8 +430,10 @@ class _Planner:
             limit = query.args["limit"].expression
             if isinstance(limit, exp.Literal) and limit.is_int:
                 return int(limit.this)
-        if isinstance(query, exp.Select) and query.args.get("group") is None and any(
-            isinstance(s.unalias(), exp.AggFunc) for s in query.selects
+        if (
+            isinstance(query, exp.Select)
+            and query.args.get("group") is None
+            and any(isinstance(s.unalias(), exp.AggFunc) for s in query.selects)
         ):
             return 1
         rows = [t.row_count for t in tables if t.row_count is not None]
@@ -394,6 +442,7 @@ class _Planner:
 
 # -- tree helpers ----------------------------------------------------------------------------
 
+
 def _find(parent: dict[str, str], a: str) -> str:
     while parent[a] != a:
         a = parent[a]
@@ -401,8 +450,12 @@ def _find(parent: dict[str, str], a: str) -> str:
 
 
 def _children(scope: Scope) -> list[Scope]:
-    return [*scope.set_operation_scopes, *scope.subquery_scopes, *scope.derived_table_scopes,
-            *scope.udtf_scopes]
+    return [
+        *scope.set_operation_scopes,
+        *scope.subquery_scopes,
+        *scope.derived_table_scopes,
+        *scope.udtf_scopes,
+    ]
 
 
 def _referenced_ctes(scope: Scope) -> list[exp.CTE]:
@@ -436,11 +489,11 @@ def _replace_with_relation(scope: Scope, fragment: Fragment) -> None:
     scope.expression.replace(replacement)
 
 
-def _has_joins(query: exp.Expression) -> bool:
+def _has_joins(query: exp.Expr) -> bool:
     return any(True for _ in query.find_all(exp.Join))
 
 
-def _pushed_kinds(query: exp.Expression) -> list[str]:
+def _pushed_kinds(query: exp.Expr) -> list[str]:
     kinds = []
     if _has_joins(query):
         kinds.append("join")
@@ -473,11 +526,11 @@ def _move_join_conditions_to_where(select: exp.Select) -> None:
         select.where(exp.and_(*moved), copy=False)
 
 
-def _conjuncts(where: exp.Where | None) -> list[exp.Expression]:
+def _conjuncts(where: exp.Where | None) -> list[exp.Expr]:
     return _split_and(where.this) if where is not None else []
 
 
-def _split_and(node: exp.Expression) -> list[exp.Expression]:
+def _split_and(node: exp.Expr) -> list[exp.Expr]:
     if isinstance(node, exp.Paren):
         return _split_and(node.this)
     if isinstance(node, exp.And):
@@ -485,7 +538,7 @@ def _split_and(node: exp.Expression) -> list[exp.Expression]:
     return [node]
 
 
-def _aliases(node: exp.Expression) -> set[str]:
+def _aliases(node: exp.Expr) -> set[str]:
     return {c.table for c in node.find_all(exp.Column)}
 
 
@@ -503,7 +556,7 @@ def _needed_columns(scope: Scope) -> dict[str, set[str]]:
     return needed
 
 
-def _on_conjuncts_for(select: exp.Select, r: _Relation) -> list[exp.Expression]:
+def _on_conjuncts_for(select: exp.Select, r: _Relation) -> list[exp.Expr]:
     """ON conditions that filter only ``r`` where it is the null-supplying side of a LEFT
     JOIN: applying them before the join means the same."""
     for join in select.args.get("joins") or []:
@@ -513,23 +566,35 @@ def _on_conjuncts_for(select: exp.Select, r: _Relation) -> list[exp.Expression]:
 
 
 def _source_table(r: _Relation) -> exp.Table:
-    return exp.Table(this=exp.to_identifier(r.info.name, quoted=True),
-                     db=exp.to_identifier(r.info.schema, quoted=True),
-                     alias=exp.TableAlias(this=exp.to_identifier(r.alias, quoted=True)))
+    return exp.Table(
+        this=exp.to_identifier(r.info.name, quoted=True),
+        db=exp.to_identifier(r.info.schema, quoted=True),
+        alias=exp.TableAlias(this=exp.to_identifier(r.alias, quoted=True)),
+    )
 
 
-def _strip_table(node: exp.Expression) -> exp.Expression:
+def _strip_table(node: exp.Expr) -> exp.Expr:
     for col in node.find_all(exp.Column):
         col.set("table", None)
     return node
 
 
-def _replace_group(select: exp.Select, group: list[_Relation], fragment: Fragment,
-                   group_alias: str, names: dict[str, str], scope: Scope) -> None:
+def _replace_group(
+    select: exp.Select,
+    group: list[_Relation],
+    fragment: Fragment,
+    group_alias: str,
+    names: dict[str, str],
+    scope: Scope,
+) -> None:
     aliases = {r.alias for r in group}
     first, *rest = group
-    first.table.replace(exp.Table(this=exp.to_identifier(fragment.relation),
-                                  alias=exp.TableAlias(this=exp.to_identifier(group_alias))))
+    first.table.replace(
+        exp.Table(
+            this=exp.to_identifier(fragment.relation),
+            alias=exp.TableAlias(this=exp.to_identifier(group_alias)),
+        )
+    )
     joins = select.args.get("joins") or []
     select.set("joins", [j for j in joins if not any(j.this is r.table for r in rest)] or None)
     for column in list(select.find_all(exp.Column)):
@@ -551,8 +616,13 @@ def _pushable_limit(scope: Scope, all_filters_pushed: bool) -> int | None:
     select = scope.expression
     if not all_filters_pushed or not isinstance(select, exp.Select):
         return None
-    if select.args.get("joins") or select.args.get("group") or select.args.get("order") \
-            or select.args.get("distinct") or select.args.get("having"):
+    if (
+        select.args.get("joins")
+        or select.args.get("group")
+        or select.args.get("order")
+        or select.args.get("distinct")
+        or select.args.get("having")
+    ):
         return None
     if any(isinstance(s.unalias(), exp.AggFunc) or s.find(exp.Window) for s in select.selects):
         return None
@@ -563,7 +633,7 @@ def _pushable_limit(scope: Scope, all_filters_pushed: bool) -> int | None:
     return int(value.this) if isinstance(value, exp.Literal) and value.is_int else None
 
 
-def _selectivity(conjuncts: list[exp.Expression], info: TableInfo | None) -> float:
+def _selectivity(conjuncts: list[exp.Expr], info: TableInfo | None) -> float:
     s = 1.0
     for c in conjuncts:
         if isinstance(c, exp.EQ):

@@ -13,17 +13,29 @@ from typing import Any
 
 from sqlglot import exp
 
-_COMPARE = {exp.EQ: "__eq__", exp.NEQ: "__ne__", exp.GT: "__gt__", exp.GTE: "__ge__",
-            exp.LT: "__lt__", exp.LTE: "__le__"}
-_FLIP = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE,
-         exp.EQ: exp.EQ, exp.NEQ: exp.NEQ}
+_COMPARE = {
+    exp.EQ: "__eq__",
+    exp.NEQ: "__ne__",
+    exp.GT: "__gt__",
+    exp.GTE: "__ge__",
+    exp.LT: "__lt__",
+    exp.LTE: "__le__",
+}
+_FLIP = {
+    exp.GT: exp.LT,
+    exp.GTE: exp.LTE,
+    exp.LT: exp.GT,
+    exp.LTE: exp.GTE,
+    exp.EQ: exp.EQ,
+    exp.NEQ: exp.NEQ,
+}
 
 
 class Unsupported(Exception):
     pass
 
 
-def literal_value(node: exp.Expression) -> Any:
+def literal_value(node: exp.Expr) -> Any:
     """The Python value of a constant expression, or raise Unsupported."""
     if isinstance(node, exp.Paren):
         return literal_value(node.this)
@@ -48,11 +60,11 @@ def literal_value(node: exp.Expression) -> Any:
     raise Unsupported(node.sql())
 
 
-def _column(node: exp.Expression) -> str | None:
+def _column(node: exp.Expr) -> str | None:
     return node.name if isinstance(node, exp.Column) else None
 
 
-def arrow_filter_supported(node: exp.Expression) -> bool:
+def arrow_filter_supported(node: exp.Expr) -> bool:
     try:
         _convert(node, None)
     except Unsupported:
@@ -60,7 +72,7 @@ def arrow_filter_supported(node: exp.Expression) -> bool:
     return True
 
 
-def to_arrow_expression(predicates: list[exp.Expression], types: dict[str, Any]) -> Any:
+def to_arrow_expression(predicates: list[exp.Expr], types: dict[str, Any]) -> Any:
     """AND of ``predicates`` as a ``pyarrow.compute.Expression``; ``types`` maps column
     names to pyarrow types so constants take the column's type."""
     result = None
@@ -82,7 +94,11 @@ def _scalar(value: Any, column: str, types: dict[str, Any] | None) -> Any:
         return pa.scalar(Decimal(str(value)), type=pa.decimal128(38, max(t.scale, _scale(value))))
     if pa.types.is_date(t) and isinstance(value, str):
         return dt.date.fromisoformat(value)
-    if pa.types.is_timestamp(t) and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+    if (
+        pa.types.is_timestamp(t)
+        and isinstance(value, dt.date)
+        and not isinstance(value, dt.datetime)
+    ):
         return dt.datetime.combine(value, dt.time())
     if (pa.types.is_string(t) or pa.types.is_large_string(t)) and not isinstance(value, str):
         raise Unsupported(f"{column} compared with a non-string")
@@ -98,7 +114,7 @@ def _scale(value: Any) -> int:
     return 0
 
 
-def _convert(node: exp.Expression, types: dict[str, Any] | None) -> Any:
+def _convert(node: exp.Expr, types: dict[str, Any] | None) -> Any:
     import pyarrow.compute as pc
 
     if isinstance(node, exp.Paren):
@@ -109,7 +125,7 @@ def _convert(node: exp.Expression, types: dict[str, Any] | None) -> Any:
         return _convert(node.left, types) | _convert(node.right, types)
     if isinstance(node, exp.Not):
         return ~_convert(node.this, types)
-    if type(node) in _COMPARE:
+    if isinstance(node, exp.Binary) and type(node) in _COMPARE:
         left, right, kind = node.left, node.right, type(node)
         if _column(left) is None and _column(right) is not None:
             left, right, kind = right, left, _FLIP[kind]

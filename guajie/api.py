@@ -23,8 +23,14 @@ if TYPE_CHECKING:
 class Session:
     """Federated queries over one workspace's catalog."""
 
-    def __init__(self, catalog: Catalog, *, max_workers: int = 4, timeout: float | None = None,
-                 dialect: str = "trino") -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        max_workers: int = 4,
+        timeout: float | None = None,
+        dialect: str = "trino",
+    ) -> None:
         self.catalog = catalog
         self.max_workers = max_workers
         self.timeout = timeout

@@ -44,8 +44,15 @@ def add(cli, name: str, url: str, *extra: str):
 
 
 def test_register_crawl_and_browse(cli, registry_db):
-    out = add(cli, "market", f"sqlite:///{registry_db}", "--department", "市场监督管理局",
-              "--contact", "林晓 <lx@example.gov.cn> 0591-87000001").output
+    out = add(
+        cli,
+        "market",
+        f"sqlite:///{registry_db}",
+        "--department",
+        "市场监督管理局",
+        "--contact",
+        "林晓 <lx@example.gov.cn> 0591-87000001",
+    ).output
     assert "Registered source 'market'" in out and "SQLite" in out
 
     crawl = json.loads(ok(cli("crawl", "--json")).output)
@@ -54,7 +61,10 @@ def test_register_crawl_and_browse(cli, registry_db):
 
     listed = json.loads(ok(cli("catalog", "list", "--json")).output)
     assert {d["qualified_name"] for d in listed} == {
-        "market.main.enterprise", "market.main.district", "market.main.active"}
+        "market.main.enterprise",
+        "market.main.district",
+        "market.main.active",
+    }
 
     shown = json.loads(ok(cli("catalog", "show", "market.enterprise", "--json")).output)
     types = {c["name"]: c["type"] for c in shown["columns"]}
@@ -83,8 +93,9 @@ def test_sensitivity_is_suggested_then_confirmed_or_overridden(cli, registry_db)
     ok(cli("catalog", "confirm", "market.enterprise.legal_rep_id_number"))
     ok(cli("catalog", "classify", "market.enterprise.legal_rep_name", "--sensitivity", "none"))
     ok(cli("catalog", "classify", "market.enterprise.credit_code", "--grade", "重要"))
-    col = json.loads(ok(cli("catalog", "show", "market.enterprise.legal_rep_id_number",
-                            "--json")).output)
+    col = json.loads(
+        ok(cli("catalog", "show", "market.enterprise.legal_rep_id_number", "--json")).output
+    )
     assert (col["sensitivity"], col["sensitivity_source"]) == ("id_number", "steward")
 
     # A re-crawl after a schema change keeps every steward decision.
@@ -109,8 +120,21 @@ def test_describe_tag_classify_and_search(cli, registry_db):
     ok(cli("catalog", "describe", "market.enterprise.status", "登记状态"))
     ok(cli("catalog", "tag", "market.enterprise", "法人", "政策直达"))
     ok(cli("catalog", "tag", "market.enterprise", "政策直达", "--remove"))
-    ok(cli("catalog", "classify", "market.enterprise", "--sharing", "有条件共享",
-           "--sharing-condition", "用于政务服务", "--update-cycle", "每日", "--owner", "林晓"))
+    ok(
+        cli(
+            "catalog",
+            "classify",
+            "market.enterprise",
+            "--sharing",
+            "有条件共享",
+            "--sharing-condition",
+            "用于政务服务",
+            "--update-cycle",
+            "每日",
+            "--owner",
+            "林晓",
+        )
+    )
     shown = json.loads(ok(cli("catalog", "show", "market.enterprise", "--json")).output)
     assert shown["description"] == "全市企业登记注册信息"
     assert shown["tags"] == ["法人"]
@@ -119,7 +143,10 @@ def test_describe_tag_classify_and_search(cli, registry_db):
 
     found = json.loads(ok(cli("catalog", "search", "登记", "--json")).output)
     assert [d["qualified_name"] for d in found] == ["market.main.enterprise"]
-    assert json.loads(ok(cli("catalog", "list", "--tag", "法人", "--json")).output)[0]["name"] == "enterprise"
+    assert (
+        json.loads(ok(cli("catalog", "list", "--tag", "法人", "--json")).output)[0]["name"]
+        == "enterprise"
+    )
     assert len(json.loads(ok(cli("catalog", "list", "--unclassified", "--json")).output)) == 2
 
 
@@ -160,7 +187,9 @@ def test_drift_is_typed_and_history_kept(cli, registry_db):
     }
     breaking = json.loads(ok(cli("catalog", "diff", "market", "--breaking", "--json")).output)
     assert len(breaking) == 2
-    shown = json.loads(ok(cli("catalog", "show", "market.enterprise", "--history", "--json")).output)
+    shown = json.loads(
+        ok(cli("catalog", "show", "market.enterprise", "--history", "--json")).output
+    )
     assert len(shown["history"]) == 2
 
     # Nothing changed: nothing is written, nothing is reported.
@@ -188,8 +217,10 @@ def test_duckdb_source(cli, tmp_path):
     path = tmp_path / "transport.duckdb"
     conn = duckdb.connect(str(path))
     conn.execute("CREATE SCHEMA parking")
-    conn.execute("CREATE TABLE parking.lots (lot_id INTEGER NOT NULL, name VARCHAR, "
-                 "capacity SMALLINT, rate DECIMAL(8, 2), opened TIMESTAMP)")
+    conn.execute(
+        "CREATE TABLE parking.lots (lot_id INTEGER NOT NULL, name VARCHAR, "
+        "capacity SMALLINT, rate DECIMAL(8, 2), opened TIMESTAMP)"
+    )
     conn.execute("COMMENT ON TABLE parking.lots IS '停车场'")
     conn.execute("INSERT INTO parking.lots VALUES (1, '五一广场停车场', 300, 5.00, NOW())")
     conn.close()
@@ -197,8 +228,13 @@ def test_duckdb_source(cli, tmp_path):
     ok(cli("crawl"))
     shown = json.loads(ok(cli("catalog", "show", "transport.parking.lots", "--json")).output)
     types = {c["name"]: c["type"] for c in shown["columns"]}
-    assert types == {"lot_id": "int32", "name": "string", "capacity": "int16",
-                     "rate": "decimal128(8, 2)", "opened": "timestamp[us]"}
+    assert types == {
+        "lot_id": "int32",
+        "name": "string",
+        "capacity": "int16",
+        "rate": "decimal128(8, 2)",
+        "opened": "timestamp[us]",
+    }
     assert shown["description"] == "停车场"
 
 
@@ -252,8 +288,14 @@ def test_remove_source_removes_its_datasets(cli, registry_db):
 
 def test_password_env_unset_is_reported_without_secrets(cli, monkeypatch, registry_db):
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
-    result = cli("source", "add", "pg", "postgresql://guajie@127.0.0.1:1/db",
-                 "--password-env", "NOT_SET_ANYWHERE")
+    result = cli(
+        "source",
+        "add",
+        "pg",
+        "postgresql://guajie@127.0.0.1:1/db",
+        "--password-env",
+        "NOT_SET_ANYWHERE",
+    )
     assert result.exit_code == 1
     assert "NOT_SET_ANYWHERE" in result.output and "not set" in result.output
 

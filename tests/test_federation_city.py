@@ -58,27 +58,45 @@ def embedded(city_dir: Path, tmp_path_factory) -> Session:
 
 
 @pytest.fixture(scope="module")
-def on_servers(city_dir: Path, tmp_path_factory, postgres_server, mariadb_server,
-               s3_server) -> Session:
+def on_servers(
+    city_dir: Path, tmp_path_factory, postgres_server, mariadb_server, s3_server
+) -> Session:
     import os
 
     import fsspec
 
     from guajie.sample_sources import load_mysql, load_postgres
 
-    load_postgres(postgres_server.conninfo, scale=SCALE, seed=SEED, schema="market",
-                  tables=("enterprise", "district"))
+    load_postgres(
+        postgres_server.conninfo,
+        scale=SCALE,
+        seed=SEED,
+        schema="market",
+        tables=("enterprise", "district"),
+    )
     m = mariadb_server
-    load_mysql(m.host, m.port, m.user, m.password, m.database, scale=SCALE, seed=SEED,
-               tables=("social_insurance_monthly",))
+    load_mysql(
+        m.host,
+        m.port,
+        m.user,
+        m.password,
+        m.database,
+        scale=SCALE,
+        seed=SEED,
+        tables=("social_insurance_monthly",),
+    )
     s3_server.make_bucket("fed-pool")
     fs = fsspec.filesystem("s3", **s3_server.storage_options)
     fs.put(str(city_dir / "tax" / "filings"), "fed-pool/tax/filings", recursive=True)
     os.environ.update(s3_server.env())
 
     catalog = Catalog.open(str(tmp_path_factory.mktemp("fedsrv") / "ws"))
-    _register(catalog, "market", postgres_server.url + "?schemas=market",
-              password_env=postgres_server.env_var_name)
+    _register(
+        catalog,
+        "market",
+        postgres_server.url + "?schemas=market",
+        password_env=postgres_server.env_var_name,
+    )
     _register(catalog, "hrss", m.url, password_env=m.env_var_name)
     _register(catalog, "tax", "s3://fed-pool/tax", options={"endpoint_url": s3_server.endpoint_url})
     _register(catalog, "civil", f"sqlite://{city_dir}/civil.sqlite")
@@ -112,50 +130,50 @@ def test_scenarios_match_the_reference(session, reference, scenario):
 QUERIES = {
     "count": "SELECT count(*) AS n FROM market.enterprise",
     "filter_project": "SELECT credit_code, name, registered_capital FROM market.enterprise "
-                      "WHERE registered_capital > 1000 AND founded_on >= DATE '2015-01-01'",
+    "WHERE registered_capital > 1000 AND founded_on >= DATE '2015-01-01'",
     "group": "SELECT district, status, count(*) AS n, sum(registered_capital) AS cap "
-             "FROM market.enterprise GROUP BY district, status",
+    "FROM market.enterprise GROUP BY district, status",
     "top_n": "SELECT credit_code, registered_capital FROM market.enterprise "
-             "ORDER BY registered_capital DESC, credit_code LIMIT 7",
+    "ORDER BY registered_capital DESC, credit_code LIMIT 7",
     "cross_join_agg": "SELECT e.industry, sum(s.headcount) AS staff FROM market.enterprise e "
-                      "JOIN hrss.social_insurance_monthly s ON s.credit_code = e.credit_code "
-                      "WHERE s.month = DATE '2024-06-01' GROUP BY e.industry",
+    "JOIN hrss.social_insurance_monthly s ON s.credit_code = e.credit_code "
+    "WHERE s.month = DATE '2024-06-01' GROUP BY e.industry",
     "left_anti": "SELECT e.credit_code FROM market.enterprise e LEFT JOIN tax.filings t "
-                 "ON t.credit_code = e.credit_code WHERE t.credit_code IS NULL",
+    "ON t.credit_code = e.credit_code WHERE t.credit_code IS NULL",
     "in_subquery": "SELECT name FROM market.enterprise WHERE credit_code IN "
-                   "(SELECT credit_code FROM hrss.social_insurance_monthly WHERE arrears)",
+    "(SELECT credit_code FROM hrss.social_insurance_monthly WHERE arrears)",
     "exists": "SELECT count(*) AS n FROM civil.subsidy_recipient r WHERE EXISTS (SELECT 1 FROM "
-              "market.enterprise e WHERE e.legal_rep_id_number = r.person_id)",
+    "market.enterprise e WHERE e.legal_rep_id_number = r.person_id)",
     "scalar_subquery": "SELECT credit_code FROM market.enterprise WHERE registered_capital > "
-                       "(SELECT avg(registered_capital) * 5 FROM market.enterprise)",
+    "(SELECT avg(registered_capital) * 5 FROM market.enterprise)",
     "union": "SELECT credit_code FROM hrss.social_insurance_monthly WHERE headcount > 250 "
-             "UNION SELECT credit_code FROM tax.filings WHERE total_tax > 400000",
+    "UNION SELECT credit_code FROM tax.filings WHERE total_tax > 400000",
     "cte_window": "WITH m AS (SELECT credit_code, month, headcount, row_number() OVER "
-                  "(PARTITION BY credit_code ORDER BY month DESC) AS rn "
-                  "FROM hrss.social_insurance_monthly) "
-                  "SELECT e.district, avg(m.headcount) AS avg_staff FROM m "
-                  "JOIN market.enterprise e ON e.credit_code = m.credit_code "
-                  "WHERE m.rn = 1 GROUP BY e.district",
+    "(PARTITION BY credit_code ORDER BY month DESC) AS rn "
+    "FROM hrss.social_insurance_monthly) "
+    "SELECT e.district, avg(m.headcount) AS avg_staff FROM m "
+    "JOIN market.enterprise e ON e.credit_code = m.credit_code "
+    "WHERE m.rn = 1 GROUP BY e.district",
     # Keys with trailing spaces and other case exist in social insurance: a source that
     # compared strings case-insensitively or padded them would join more rows.
     "string_keys_exact": "SELECT count(*) AS n FROM hrss.social_insurance_monthly s "
-                         "JOIN market.enterprise e ON s.credit_code = e.credit_code",
+    "JOIN market.enterprise e ON s.credit_code = e.credit_code",
     "string_filter_exact": "SELECT count(*) AS n FROM hrss.social_insurance_monthly "
-                           "WHERE credit_code = lower(credit_code) OR credit_code LIKE '% '",
+    "WHERE credit_code = lower(credit_code) OR credit_code LIKE '% '",
     "distinct_strings": "SELECT DISTINCT district FROM market.enterprise",
     # Trino divides integers as integers; the reference is told so explicitly below.
     "integer_division": "SELECT district_code, sum(headcount) / count(*) AS avg_int FROM "
-                        "hrss.social_insurance_monthly s JOIN market.enterprise e "
-                        "ON e.credit_code = s.credit_code GROUP BY district_code",
+    "hrss.social_insurance_monthly s JOIN market.enterprise e "
+    "ON e.credit_code = s.credit_code GROUP BY district_code",
     "null_ordering": "SELECT credit_code, deregistered_on FROM market.enterprise "
-                     "ORDER BY deregistered_on, credit_code LIMIT 30",
+    "ORDER BY deregistered_on, credit_code LIMIT 30",
 }
 
 
 REFERENCE_SQL = {
     "integer_division": "SELECT district_code, sum(headcount) // count(*) AS avg_int FROM "
-                        "hrss.social_insurance_monthly s JOIN market.enterprise e "
-                        "ON e.credit_code = s.credit_code GROUP BY district_code",
+    "hrss.social_insurance_monthly s JOIN market.enterprise e "
+    "ON e.credit_code = s.credit_code GROUP BY district_code",
 }
 
 
@@ -190,9 +208,11 @@ def test_single_source_query_is_pushed_whole(embedded):
 
 
 def test_partition_pruning_and_dynamic_filter(embedded):
-    sql = ("SELECT e.district, sum(t.total_tax) AS tax FROM market.enterprise e "
-           "JOIN tax.filings t ON t.credit_code = e.credit_code "
-           "WHERE t.month = '2024-06' AND e.status = '吊销' GROUP BY e.district")
+    sql = (
+        "SELECT e.district, sum(t.total_tax) AS tax FROM market.enterprise e "
+        "JOIN tax.filings t ON t.credit_code = e.credit_code "
+        "WHERE t.month = '2024-06' AND e.status = '吊销' GROUP BY e.district"
+    )
     result = embedded.execute(sql)
     result.read_all()
     scan = next(f for f in result.plan.fragments if f.kind == "file")

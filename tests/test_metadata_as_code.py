@@ -13,12 +13,38 @@ from tests.test_catalog_cli import ok, registry_db  # noqa: F401 - fixture reuse
 
 @pytest.fixture
 def described(cli, registry_db):  # noqa: F811
-    ok(cli("source", "add", "market", f"sqlite:///{registry_db}", "--department", "市场监督管理局",
-           "--department-code", "11350100MB0000001X", "--contact", "林晓 <lx@example.gov.cn>"))
+    ok(
+        cli(
+            "source",
+            "add",
+            "market",
+            f"sqlite:///{registry_db}",
+            "--department",
+            "市场监督管理局",
+            "--department-code",
+            "11350100MB0000001X",
+            "--contact",
+            "林晓 <lx@example.gov.cn>",
+        )
+    )
     ok(cli("crawl"))
-    ok(cli("catalog", "classify", "market.enterprise", "--sharing", "有条件共享",
-           "--sharing-condition", "用于政务服务", "--update-cycle", "每日", "--open", "有条件开放",
-           "--open-condition", "脱敏后开放"))
+    ok(
+        cli(
+            "catalog",
+            "classify",
+            "market.enterprise",
+            "--sharing",
+            "有条件共享",
+            "--sharing-condition",
+            "用于政务服务",
+            "--update-cycle",
+            "每日",
+            "--open",
+            "有条件开放",
+            "--open-condition",
+            "脱敏后开放",
+        )
+    )
     ok(cli("catalog", "tag", "market.enterprise", "法人"))
     ok(cli("catalog", "describe", "market.enterprise.status", "登记状态"))
     ok(cli("catalog", "confirm", "market.enterprise"))

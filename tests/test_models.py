@@ -77,8 +77,13 @@ def test_complete_terms_are_accepted():
 
 
 def test_dataset_takes_the_highest_grade_of_its_columns():
-    d = dataset(grade="一般", columns=[Column(name="a", type="string", grade="核心"),
-                                     Column(name="b", type="string", grade="重要")])
+    d = dataset(
+        grade="一般",
+        columns=[
+            Column(name="a", type="string", grade="核心"),
+            Column(name="b", type="string", grade="重要"),
+        ],
+    )
     assert d.effective_grade is Grade.CORE
     assert dataset(grade="重要").effective_grade is Grade.IMPORTANT
     assert dataset().effective_grade is None
@@ -118,7 +123,9 @@ def test_overdue_compares_cycle_with_last_modified():
     late = dataset(update_cycle="每日", last_modified=now - timedelta(days=5))
     assert fresh.overdue_by(now) is None
     assert late.overdue_by(now) > timedelta(days=3)
-    assert dataset(update_cycle="不定期", last_modified=now - timedelta(days=900)).overdue_by() is None
+    assert (
+        dataset(update_cycle="不定期", last_modified=now - timedelta(days=900)).overdue_by() is None
+    )
     assert dataset(update_cycle="每月").overdue_by() is None  # never modified as far as we know
 
 
@@ -139,11 +146,19 @@ def test_widening(old, new, widening):
 
 
 def test_column_changes_are_typed_and_marked_breaking():
-    old = [Column(name="a", type="int32", nullable=False), Column(name="b", type="string"),
-           Column(name="c", type="string")]
-    new = [Column(name="a", type="int64", nullable=True), Column(name="c", type="int64"),
-           Column(name="d", type="date32[day]")]
-    changes = {(c.change, c.column): c.breaking for c in column_changes("s.m.t", old, new, now_utc())}
+    old = [
+        Column(name="a", type="int32", nullable=False),
+        Column(name="b", type="string"),
+        Column(name="c", type="string"),
+    ]
+    new = [
+        Column(name="a", type="int64", nullable=True),
+        Column(name="c", type="int64"),
+        Column(name="d", type="date32[day]"),
+    ]
+    changes = {
+        (c.change, c.column): c.breaking for c in column_changes("s.m.t", old, new, now_utc())
+    }
     assert changes == {
         ("added", "d"): False,
         ("removed", "b"): True,

@@ -28,7 +28,16 @@ NOT_PI = [
 
 
 def register_embedded_city(cli, city: Path) -> None:
-    ok(cli("source", "add", "market", f"sqlite://{city}/market.sqlite", "--department", "市场监督管理局"))
+    ok(
+        cli(
+            "source",
+            "add",
+            "market",
+            f"sqlite://{city}/market.sqlite",
+            "--department",
+            "市场监督管理局",
+        )
+    )
     ok(cli("source", "add", "hrss", f"sqlite://{city}/hrss.sqlite"))
     ok(cli("source", "add", "civil", f"sqlite://{city}/civil.sqlite"))
     ok(cli("source", "add", "tax", f"file://{city}/tax"))
@@ -46,8 +55,12 @@ def test_embedded_city(cli, city_dir):
     assert report["failed"] == []
     names = {d["qualified_name"] for d in json.loads(ok(cli("catalog", "list", "--json")).output)}
     assert names == {
-        "market.main.enterprise", "market.main.district", "hrss.main.social_insurance_monthly",
-        "civil.main.subsidy_recipient", "tax.default.filings", "transport.default.parking_lots",
+        "market.main.enterprise",
+        "market.main.district",
+        "hrss.main.social_insurance_monthly",
+        "civil.main.subsidy_recipient",
+        "tax.default.filings",
+        "transport.default.parking_lots",
         "transport.default.parking_events",
     }
     found = sensitivity(cli)
@@ -68,8 +81,9 @@ def test_embedded_city(cli, city_dir):
 
 
 @pytest.mark.servers
-def test_city_on_real_servers(cli, city_dir, postgres_server, mariadb_server, s3_server,
-                              http_server, monkeypatch):
+def test_city_on_real_servers(
+    cli, city_dir, postgres_server, mariadb_server, s3_server, http_server, monkeypatch
+):
     import fsspec
 
     from guajie.sample_sources import load_mysql, load_postgres
@@ -84,11 +98,29 @@ def test_city_on_real_servers(cli, city_dir, postgres_server, mariadb_server, s3
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
 
-    ok(cli("source", "add", "market", postgres_server.url, "--password-env",
-           postgres_server.env_var_name, "--department", "市场监督管理局"))
+    ok(
+        cli(
+            "source",
+            "add",
+            "market",
+            postgres_server.url,
+            "--password-env",
+            postgres_server.env_var_name,
+            "--department",
+            "市场监督管理局",
+        )
+    )
     ok(cli("source", "add", "hrss", m.url, "--password-env", m.env_var_name))
-    ok(cli("source", "add", "tax", "s3://city-pool/tax", "--option",
-           f"endpoint_url={s3_server.endpoint_url}"))
+    ok(
+        cli(
+            "source",
+            "add",
+            "tax",
+            "s3://city-pool/tax",
+            "--option",
+            f"endpoint_url={s3_server.endpoint_url}",
+        )
+    )
     ok(cli("source", "add", "lots", f"{http_server.base_url}/transport/parking_lots.csv"))
     report = json.loads(ok(cli("crawl", "--json")).output)
     assert report["failed"] == []
@@ -100,8 +132,9 @@ def test_city_on_real_servers(cli, city_dir, postgres_server, mariadb_server, s3
     assert cols["status"]["stats"]["distinct_count"] >= 3  # pg_stats, read not computed
     assert cols["name"]["description"] == "企业名称"
 
-    hrss = json.loads(ok(cli("catalog", "show", f"hrss.{m.database}.social_insurance_monthly",
-                             "--json")).output)
+    hrss = json.loads(
+        ok(cli("catalog", "show", f"hrss.{m.database}.social_insurance_monthly", "--json")).output
+    )
     assert hrss["row_count"] > 0 and hrss["columns"][0]["name"] == "credit_code"
     tax = json.loads(ok(cli("catalog", "show", "tax.default.filings", "--json")).output)
     assert tax["partitioning"] == ["month"] and tax["location"].startswith("s3://city-pool")

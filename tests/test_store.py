@@ -89,8 +89,19 @@ def test_drift_and_history_round_trip(workspace):
 
     at = now_utc()
     with workspace.store.write() as txn:
-        txn.add_drift("s", [DriftChange(dataset="s.main.t", change="added", column="c",
-                                        new="int64", breaking=False, detected_at=at)])
+        txn.add_drift(
+            "s",
+            [
+                DriftChange(
+                    dataset="s.main.t",
+                    change="added",
+                    column="c",
+                    new="int64",
+                    breaking=False,
+                    detected_at=at,
+                )
+            ],
+        )
     with workspace.store.read() as txn:
         (change,) = txn.list_drift(source="s")
     assert change.column == "c" and change.detected_at == at

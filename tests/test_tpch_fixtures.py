@@ -53,9 +53,10 @@ SCALE = 0.01
 EMPTY_AT_SF001: frozenset[int] = frozenset()
 PG_SCHEMA = "tpch_fixture_test"
 MARIADB_DATABASE = "guajie_tpch_fixture_test"
-# MariaDB keeps 4 more decimal digits in a division or average than its operand has
-# (div_precision_increment), e.g. avg(l_discount) to 6 places: about 1e-5 relative.
-MARIADB_NATIVE_TOL = 1e-4
+# MariaDB keeps only 4 more decimal digits in a division or average than its operand has
+# (div_precision_increment): Q1's avg(l_discount) comes back as 0.050081 for 0.0500813...,
+# off by about 1e-5 relative. Every other query matches to 1e-6.
+MARIADB_NATIVE_TOL = {1: 1e-4}
 
 
 def run_duckdb(conn: duckdb.DuckDBPyConnection, number: int) -> pa.Table:
@@ -295,7 +296,7 @@ def test_compare_normalises_representations() -> None:
 
 def test_compare_reports_differences() -> None:
     expected = _t(k=["a", "b", "c"], v=[1.0, 2.0, 3.0])
-    with pytest.raises(AssertionError, match=r"differs in column\(s\) \[1\]"):
+    with pytest.raises(AssertionError, match=r"\(differs in v\)"):
         assert_same_result(_t(k=["a", "b", "c"], v=[1.0, 2.1, 3.0]), expected, ordered=False)
     with pytest.raises(AssertionError, match=r"missing from actual \(1\):\n  \('c', 3.0\)"):
         assert_same_result(_t(k=["a", "b"], v=[1.0, 2.0]), expected, ordered=False)
@@ -410,5 +411,5 @@ def test_mariadb_load_and_native_queries(
                 expected[number],
                 ordered=is_ordered(number),
                 order_by=ORDER_BY[number],
-                float_tol=MARIADB_NATIVE_TOL,
+                float_tol=MARIADB_NATIVE_TOL.get(number, 1e-6),
             )

@@ -54,8 +54,14 @@ _SCHEMES: dict[str, str] = {
 _entry_points_loaded = False
 
 
-def register_connector(kind: str, target: str, *, install_hint: str = "", schemes: tuple[str, ...] = (),
-                       overwrite: bool = False) -> None:
+def register_connector(
+    kind: str,
+    target: str,
+    *,
+    install_hint: str = "",
+    schemes: tuple[str, ...] = (),
+    overwrite: bool = False,
+) -> None:
     """Register ``target`` ("package.module:Class") as the connector for ``kind``."""
     if kind in _CONNECTORS and not overwrite and _CONNECTORS[kind][0] != target:
         raise GuajieError(

@@ -99,7 +99,9 @@ class Connector(ABC):
     @abstractmethod
     def capabilities(self) -> Capabilities: ...
 
-    def sample(self, dataset: CrawledDataset, columns: list[str], limit: int = 100) -> dict[str, list[str]]:
+    def sample(
+        self, dataset: CrawledDataset, columns: list[str], limit: int = 100
+    ) -> dict[str, list[str]]:
         """A bounded sample of values for sensitivity detection (never stored)."""
         return {}
 

@@ -75,9 +75,9 @@ class DuckDBConnector(Connector):
                 ).fetchall()
             }
             for schema, name, kind, comment, estimated in relations:
-                arrow_schema = conn.sql(
-                    f'SELECT * FROM "{schema}"."{name}" LIMIT 0'
-                ).to_arrow_table().schema
+                arrow_schema = (
+                    conn.sql(f'SELECT * FROM "{schema}"."{name}" LIMIT 0').to_arrow_table().schema
+                )
                 columns = [
                     CrawledColumn(
                         name=f.name,
@@ -100,7 +100,9 @@ class DuckDBConnector(Connector):
         finally:
             conn.close()
 
-    def sample(self, dataset: CrawledDataset, columns: list[str], limit: int = 100) -> dict[str, list[str]]:
+    def sample(
+        self, dataset: CrawledDataset, columns: list[str], limit: int = 100
+    ) -> dict[str, list[str]]:
         if not columns:
             return {}
         conn = self._connect()

@@ -157,7 +157,9 @@ class SQLiteConnector(Connector):
                 counts[name] = int(max_rowid or 0)
         return counts
 
-    def sample(self, dataset: CrawledDataset, columns: list[str], limit: int = 100) -> dict[str, list[str]]:
+    def sample(
+        self, dataset: CrawledDataset, columns: list[str], limit: int = 100
+    ) -> dict[str, list[str]]:
         if not columns:
             return {}
         conn = self._connect()
@@ -195,7 +197,9 @@ def _rows_to_batch(names: list[str], rows: list[tuple[object, ...]]) -> pa.Recor
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def fetch_sqlite(conn: sqlite3.Connection, sql: str, batch_rows: int = 65_536) -> pa.RecordBatchReader:
+def fetch_sqlite(
+    conn: sqlite3.Connection, sql: str, batch_rows: int = 65_536
+) -> pa.RecordBatchReader:
     import pyarrow as pa
 
     cur = conn.execute(sql)

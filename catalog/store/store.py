@@ -53,7 +53,9 @@ class Txn:
 
     # -- datasets --------------------------------------------------------------------
     def get_dataset(self, qualified_name: str) -> Dataset | None:
-        rows = self.db.execute("SELECT doc FROM datasets WHERE qualified_name = ?", (qualified_name,))
+        rows = self.db.execute(
+            "SELECT doc FROM datasets WHERE qualified_name = ?", (qualified_name,)
+        )
         return Dataset.model_validate_json(rows[0][0]) if rows else None
 
     def list_datasets(self, source: str | None = None) -> list[Dataset]:
@@ -73,7 +75,9 @@ class Txn:
         )
         return {r[0]: (r[1], r[2]) for r in rows}
 
-    def put_datasets(self, datasets: Iterable[Dataset], stats_hashes: dict[str, str] | None = None) -> None:
+    def put_datasets(
+        self, datasets: Iterable[Dataset], stats_hashes: dict[str, str] | None = None
+    ) -> None:
         stats_hashes = stats_hashes or {}
         now = _iso()
         rows = [
@@ -137,7 +141,11 @@ class Txn:
         )
 
     def list_drift(
-        self, *, source: str | None = None, dataset: str | None = None, since: datetime | None = None
+        self,
+        *,
+        source: str | None = None,
+        dataset: str | None = None,
+        since: datetime | None = None,
     ) -> list[DriftChange]:
         clauses, params = [], []
         if source:
@@ -153,7 +161,9 @@ class Txn:
         rows = self.db.execute(f"SELECT doc FROM drift{where} ORDER BY id", params)
         return [DriftChange.model_validate_json(r[0]) for r in rows]
 
-    def record_crawl(self, source: str, started: datetime, finished: datetime, summary: dict[str, Any]) -> None:
+    def record_crawl(
+        self, source: str, started: datetime, finished: datetime, summary: dict[str, Any]
+    ) -> None:
         self.db.execute(
             "INSERT INTO crawls (source, started_at, finished_at, doc) VALUES (?, ?, ?, ?)",
             (source, _iso(started), _iso(finished), json.dumps(summary, ensure_ascii=False)),

@@ -28,8 +28,12 @@ class GuajieGroup(click.Group):
 
 
 @click.group(cls=GuajieGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", envvar="GUAJIE_HOME", type=click.Path(file_okay=False),
-              help="Workspace directory (default: $GUAJIE_HOME or ./.guajie).")
+@click.option(
+    "--home",
+    envvar="GUAJIE_HOME",
+    type=click.Path(file_okay=False),
+    help="Workspace directory (default: $GUAJIE_HOME or ./.guajie).",
+)
 @click.version_option(__version__, prog_name="guajie")
 @click.pass_context
 def main(ctx: click.Context, home: str | None) -> None:
@@ -52,8 +56,12 @@ def open_catalog(ctx: click.Context):  # type: ignore[no-untyped-def]
 
 from guajie.cli import catalog_cmds, metadata_cmds, query_cmds, source_cmds  # noqa: E402
 
-for command in (*source_cmds.COMMANDS, *catalog_cmds.COMMANDS, *metadata_cmds.COMMANDS,
-                *query_cmds.COMMANDS):
+for command in (
+    *source_cmds.COMMANDS,
+    *catalog_cmds.COMMANDS,
+    *metadata_cmds.COMMANDS,
+    *query_cmds.COMMANDS,
+):
     main.add_command(command)
 
 

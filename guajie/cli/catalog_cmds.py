@@ -21,10 +21,16 @@ def _label(value: Any) -> str:
 
 def _dataset_rows(datasets: list[Any]) -> list[tuple[Any, ...]]:
     return [
-        (d.qualified_name, d.title if d.title != d.name else "", d.effective_grade.label
-         if d.effective_grade else "", d.sharing_type.label if d.sharing_type else "未分类",
-         d.update_cycle.label if d.update_cycle else "", d.row_count, human_size(d.size_bytes),
-         len(d.sensitive_columns) or "")
+        (
+            d.qualified_name,
+            d.title if d.title != d.name else "",
+            d.effective_grade.label if d.effective_grade else "",
+            d.sharing_type.label if d.sharing_type else "未分类",
+            d.update_cycle.label if d.update_cycle else "",
+            d.row_count,
+            human_size(d.size_bytes),
+            len(d.sensitive_columns) or "",
+        )
         for d in datasets
     ]
 
@@ -40,8 +46,15 @@ _DATASET_HEADERS = ["dataset", "title", "grade", "sharing", "cycle", "rows", "si
 @click.option("--unclassified", is_flag=True, help="Only datasets without a sharing type.")
 @json_option
 @click.pass_context
-def catalog_list(ctx: click.Context, source: str | None, tags: tuple[str, ...], grade: str | None,
-                 sensitive: bool, unclassified: bool, as_json: bool) -> None:
+def catalog_list(
+    ctx: click.Context,
+    source: str | None,
+    tags: tuple[str, ...],
+    grade: str | None,
+    sensitive: bool,
+    unclassified: bool,
+    as_json: bool,
+) -> None:
     """List datasets."""
     from guajie.catalog.models import Grade
     from guajie.cli import open_catalog
@@ -59,8 +72,12 @@ def catalog_list(ctx: click.Context, source: str | None, tags: tuple[str, ...], 
     if as_json:
         print_json([_dataset_json(d) for d in datasets])
         return
-    table(None, _DATASET_HEADERS, _dataset_rows(datasets),
-          empty="No datasets. Register a source and run `guajie crawl`.")
+    table(
+        None,
+        _DATASET_HEADERS,
+        _dataset_rows(datasets),
+        empty="No datasets. Register a source and run `guajie crawl`.",
+    )
 
 
 def _dataset_json(d: Any) -> dict[str, Any]:
@@ -84,59 +101,122 @@ def catalog_show(ctx: click.Context, target: str, history: bool, as_json: bool) 
     versions = cat.history(dataset.qualified_name) if history else None
     if as_json:
         if column is not None:
-            print_json({"dataset": dataset.qualified_name, **column.model_dump(mode="json",
-                                                                              exclude_none=True)})
+            print_json(
+                {
+                    "dataset": dataset.qualified_name,
+                    **column.model_dump(mode="json", exclude_none=True),
+                }
+            )
         else:
             print_json({**_dataset_json(dataset), **({"history": versions} if history else {})})
         return
     if column is not None:
         stats = column.stats
-        fields([
-            ("column", f"{dataset.qualified_name}.{column.name}"), ("type", column.type),
-            ("nullable", "yes" if column.nullable else "no"), ("description", column.description),
-            ("grade", _label(column.grade)),
-            ("sensitivity", f"{_label(column.sensitivity)} — {column.sensitivity_source}: "
-             f"{column.sensitivity_reason}" if column.sensitivity else None),
-            ("null fraction", stats.null_fraction if stats else None),
-            ("distinct", stats.distinct_count if stats else None),
-            ("min", stats.min if stats else None), ("max", stats.max if stats else None),
-        ])
+        fields(
+            [
+                ("column", f"{dataset.qualified_name}.{column.name}"),
+                ("type", column.type),
+                ("nullable", "yes" if column.nullable else "no"),
+                ("description", column.description),
+                ("grade", _label(column.grade)),
+                (
+                    "sensitivity",
+                    f"{_label(column.sensitivity)} — {column.sensitivity_source}: "
+                    f"{column.sensitivity_reason}"
+                    if column.sensitivity
+                    else None,
+                ),
+                ("null fraction", stats.null_fraction if stats else None),
+                ("distinct", stats.distinct_count if stats else None),
+                ("min", stats.min if stats else None),
+                ("max", stats.max if stats else None),
+            ]
+        )
         return
     d = dataset
-    fields([
-        ("dataset", d.qualified_name), ("信息资源名称 title", d.title),
-        ("信息资源代码 code", d.resource_code), ("kind", d.kind), ("格式 format", d.format),
-        ("location", d.location), ("owner", d.owner), ("摘要 description", d.description),
-        ("分类 category", d.category), ("tags", ", ".join(d.tags)),
-        ("更新周期 update cycle", _label(d.update_cycle)),
-        ("共享属性 sharing", _label(d.sharing_type)), ("共享条件 condition", d.sharing_condition),
-        ("legal basis", d.legal_basis), ("开放属性 open", _label(d.open_type)),
-        ("open condition", d.open_condition),
-        ("grade", _label(d.effective_grade) + (" (from its columns)" if d.effective_grade
-                                               and d.effective_grade != d.grade else "")),
-        ("rows", d.row_count), ("size", human_size(d.size_bytes)),
-        ("partitioned by", ", ".join(d.partitioning)),
-        ("last modified", d.last_modified), ("发布日期 published", d.published_at),
-        ("crawled", d.crawled_at),
-    ])
+    fields(
+        [
+            ("dataset", d.qualified_name),
+            ("信息资源名称 title", d.title),
+            ("信息资源代码 code", d.resource_code),
+            ("kind", d.kind),
+            ("格式 format", d.format),
+            ("location", d.location),
+            ("owner", d.owner),
+            ("摘要 description", d.description),
+            ("分类 category", d.category),
+            ("tags", ", ".join(d.tags)),
+            ("更新周期 update cycle", _label(d.update_cycle)),
+            ("共享属性 sharing", _label(d.sharing_type)),
+            ("共享条件 condition", d.sharing_condition),
+            ("legal basis", d.legal_basis),
+            ("开放属性 open", _label(d.open_type)),
+            ("open condition", d.open_condition),
+            (
+                "grade",
+                _label(d.effective_grade)
+                + (
+                    " (from its columns)"
+                    if d.effective_grade and d.effective_grade != d.grade
+                    else ""
+                ),
+            ),
+            ("rows", d.row_count),
+            ("size", human_size(d.size_bytes)),
+            ("partitioned by", ", ".join(d.partitioning)),
+            ("last modified", d.last_modified),
+            ("发布日期 published", d.published_at),
+            ("crawled", d.crawled_at),
+        ]
+    )
     click.echo("")
-    table("信息项 columns", ["column", "type", "null", "description", "grade", "sensitivity",
-                           "null %", "distinct", "min", "max"],
-          [(c.name, c.type, "" if c.nullable else "not null", c.description,
-            c.grade.label if c.grade else "",
-            (c.sensitivity.label + ("?" if c.sensitivity_source == "suggested" else ""))
-            if c.sensitivity else "",
-            f"{c.stats.null_fraction:.0%}" if c.stats and c.stats.null_fraction is not None else "",
-            c.stats.distinct_count if c.stats else "", c.stats.min if c.stats else "",
-            c.stats.max if c.stats else "") for c in d.columns])
+    table(
+        "信息项 columns",
+        [
+            "column",
+            "type",
+            "null",
+            "description",
+            "grade",
+            "sensitivity",
+            "null %",
+            "distinct",
+            "min",
+            "max",
+        ],
+        [
+            (
+                c.name,
+                c.type,
+                "" if c.nullable else "not null",
+                c.description,
+                c.grade.label if c.grade else "",
+                (c.sensitivity.label + ("?" if c.sensitivity_source == "suggested" else ""))
+                if c.sensitivity
+                else "",
+                f"{c.stats.null_fraction:.0%}"
+                if c.stats and c.stats.null_fraction is not None
+                else "",
+                c.stats.distinct_count if c.stats else "",
+                c.stats.min if c.stats else "",
+                c.stats.max if c.stats else "",
+            )
+            for c in d.columns
+        ],
+    )
     if any(c.sensitivity_source == "suggested" for c in d.columns):
-        click.echo("\n? = suggested by the detector; confirm with "
-                   f"`guajie catalog confirm {d.qualified_name}` or override with "
-                   "`guajie catalog classify COLUMN --sensitivity KIND|none`.")
+        click.echo(
+            "\n? = suggested by the detector; confirm with "
+            f"`guajie catalog confirm {d.qualified_name}` or override with "
+            "`guajie catalog classify COLUMN --sensitivity KIND|none`."
+        )
     if versions:
         click.echo("")
-        table("schema history", ["recorded", "fingerprint", "columns"],
-              [(v["recorded_at"], v["fingerprint"], len(v["columns"])) for v in versions])
+        table(
+            "schema history",
+            ["recorded", "fingerprint", "columns"],
+            [(v["recorded_at"], v["fingerprint"], len(v["columns"])) for v in versions],
+        )
 
 
 @catalog.command("search")
@@ -163,13 +243,27 @@ def catalog_stale(ctx: click.Context, as_json: bool) -> None:
 
     stale = open_catalog(ctx).stale()
     if as_json:
-        print_json([{"dataset": d.qualified_name, "update_cycle": d.update_cycle,
-                     "last_modified": d.last_modified, "overdue_seconds": o.total_seconds()}
-                    for d, o in stale])
+        print_json(
+            [
+                {
+                    "dataset": d.qualified_name,
+                    "update_cycle": d.update_cycle,
+                    "last_modified": d.last_modified,
+                    "overdue_seconds": o.total_seconds(),
+                }
+                for d, o in stale
+            ]
+        )
         return
-    table(None, ["dataset", "update cycle", "last modified", "overdue by"],
-          [(d.qualified_name, _label(d.update_cycle), d.last_modified, human_delta(o))
-           for d, o in stale], empty="No dataset is overdue.")
+    table(
+        None,
+        ["dataset", "update cycle", "last modified", "overdue by"],
+        [
+            (d.qualified_name, _label(d.update_cycle), d.last_modified, human_delta(o))
+            for d, o in stale
+        ],
+        empty="No dataset is overdue.",
+    )
 
 
 @catalog.command("diff")
@@ -178,8 +272,9 @@ def catalog_stale(ctx: click.Context, as_json: bool) -> None:
 @click.option("--breaking", is_flag=True, help="Only breaking changes.")
 @json_option
 @click.pass_context
-def catalog_diff(ctx: click.Context, target: str | None, since: datetime | None, breaking: bool,
-                 as_json: bool) -> None:
+def catalog_diff(
+    ctx: click.Context, target: str | None, since: datetime | None, breaking: bool, as_json: bool
+) -> None:
     """Schema drift found by crawls, for all sources, a SOURCE or a dataset."""
     from datetime import UTC
 
@@ -193,9 +288,23 @@ def catalog_diff(ctx: click.Context, target: str | None, since: datetime | None,
     if as_json:
         print_json(changes)
         return
-    table(None, ["detected", "dataset", "change", "column", "old", "new", "breaking"],
-          [(c.detected_at, c.dataset, c.change, c.column, c.old, c.new,
-            "yes" if c.breaking else "no") for c in changes], empty="No drift recorded.")
+    table(
+        None,
+        ["detected", "dataset", "change", "column", "old", "new", "breaking"],
+        [
+            (
+                c.detected_at,
+                c.dataset,
+                c.change,
+                c.column,
+                c.old,
+                c.new,
+                "yes" if c.breaking else "no",
+            )
+            for c in changes
+        ],
+        empty="No drift recorded.",
+    )
 
 
 @catalog.command("describe")
@@ -217,8 +326,9 @@ def catalog_describe(ctx: click.Context, target: str, text: str, as_json: bool) 
 @click.option("--remove", is_flag=True, help="Remove the tags instead of adding them.")
 @json_option
 @click.pass_context
-def catalog_tag(ctx: click.Context, target: str, tags: tuple[str, ...], remove: bool,
-                as_json: bool) -> None:
+def catalog_tag(
+    ctx: click.Context, target: str, tags: tuple[str, ...], remove: bool, as_json: bool
+) -> None:
     """Add (or --remove) tags on a dataset."""
     from guajie.cli import open_catalog
 
@@ -276,8 +386,9 @@ def catalog_confirm(ctx: click.Context, targets: tuple[str, ...], as_json: bool)
     if as_json:
         print_json({"confirmed": confirmed})
     else:
-        click.echo(f"Confirmed {len(confirmed)} suggestion(s)."
-                   + "".join(f"\n  {c}" for c in confirmed))
+        click.echo(
+            f"Confirmed {len(confirmed)} suggestion(s)." + "".join(f"\n  {c}" for c in confirmed)
+        )
 
 
 @catalog.command("sensitive")
@@ -290,17 +401,33 @@ def catalog_sensitive(ctx: click.Context, pending: bool, as_json: bool) -> None:
 
     rows = [
         (d.qualified_name, c)
-        for d in open_catalog(ctx).datasets() for c in d.sensitive_columns
+        for d in open_catalog(ctx).datasets()
+        for c in d.sensitive_columns
         if not pending or c.sensitivity_source == "suggested"
     ]
     if as_json:
-        print_json([{"dataset": qn, "column": c.name, "sensitivity": c.sensitivity,
-                     "status": c.sensitivity_source, "reason": c.sensitivity_reason}
-                    for qn, c in rows])
+        print_json(
+            [
+                {
+                    "dataset": qn,
+                    "column": c.name,
+                    "sensitivity": c.sensitivity,
+                    "status": c.sensitivity_source,
+                    "reason": c.sensitivity_reason,
+                }
+                for qn, c in rows
+            ]
+        )
         return
-    table(None, ["dataset", "column", "sensitivity", "status", "reason"],
-          [(qn, c.name, _label(c.sensitivity), c.sensitivity_source, c.sensitivity_reason)
-           for qn, c in rows], empty="No personal information recorded.")
+    table(
+        None,
+        ["dataset", "column", "sensitivity", "status", "reason"],
+        [
+            (qn, c.name, _label(c.sensitivity), c.sensitivity_source, c.sensitivity_reason)
+            for qn, c in rows
+        ],
+        empty="No personal information recorded.",
+    )
 
 
 def _done(dataset: Any, target: str, as_json: bool, what: str) -> None:

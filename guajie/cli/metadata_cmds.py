@@ -12,9 +12,17 @@ from guajie.cli.output import json_option, print_json
 
 
 @click.command("export")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="File to write (default stdout).")
-@click.option("--format", "fmt", type=click.Choice(["yaml", "json", "dcat"]), default="yaml",
-              show_default=True, help="dcat: W3C DCAT JSON-LD for open-data portals.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="File to write (default stdout)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json", "dcat"]),
+    default="yaml",
+    show_default=True,
+    help="dcat: W3C DCAT JSON-LD for open-data portals.",
+)
 @click.option("--open-only", is_flag=True, help="dcat: only datasets open to the public.")
 @click.pass_context
 def export(ctx: click.Context, output: str | None, fmt: str, open_only: bool) -> None:
@@ -26,8 +34,11 @@ def export(ctx: click.Context, output: str | None, fmt: str, open_only: bool) ->
     if fmt == "dcat":
         from guajie.catalog.dcat import dcat_catalog
 
-        text = json.dumps(dcat_catalog(catalog.sources(), catalog.datasets(), open_only=open_only),
-                          ensure_ascii=False, indent=2)
+        text = json.dumps(
+            dcat_catalog(catalog.sources(), catalog.datasets(), open_only=open_only),
+            ensure_ascii=False,
+            indent=2,
+        )
     else:
         data = export_manifest(catalog.store)
         text = dump_yaml(data) if fmt == "yaml" else json.dumps(data, ensure_ascii=False, indent=2)
@@ -42,8 +53,14 @@ def export(ctx: click.Context, output: str | None, fmt: str, open_only: bool) ->
 
 
 @click.command("apply")
-@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalog file written by `guajie export` (YAML or JSON).")
+@click.option(
+    "-f",
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Catalog file written by `guajie export` (YAML or JSON).",
+)
 @click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
 @json_option
 @click.pass_context
@@ -55,8 +72,14 @@ def apply(ctx: click.Context, path: Path, dry_run: bool, as_json: bool) -> None:
     manifest = load_manifest(path)
     result = apply_manifest(open_catalog(ctx).store, manifest, dry_run=dry_run)
     if as_json:
-        print_json({"created": result.created, "updated": result.updated,
-                    "unchanged": result.unchanged, "dry_run": dry_run})
+        print_json(
+            {
+                "created": result.created,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+                "dry_run": dry_run,
+            }
+        )
         return
     verb = "Would change" if dry_run else "Changed"
     click.echo(f"{verb} {result.changed} record(s); {result.unchanged} unchanged.")

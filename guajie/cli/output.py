@@ -39,8 +39,12 @@ def print_json(value: Any) -> None:
     click.echo(json.dumps(to_jsonable(value), ensure_ascii=False, indent=2))
 
 
-def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]],
-          empty: str = "Nothing to show.") -> None:
+def table(
+    title: str | None,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    empty: str = "Nothing to show.",
+) -> None:
     if not rows:
         click.echo(empty)
         return

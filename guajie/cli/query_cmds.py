@@ -13,8 +13,16 @@ import click
 from guajie.cli.output import print_json
 
 _FORMATS = ("table", "csv", "json", "jsonl", "arrow", "parquet")
-_BY_EXTENSION = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "jsonl",
-                 ".ndjson": "jsonl", ".arrow": "arrow", ".arrows": "arrow", ".ipc": "arrow"}
+_BY_EXTENSION = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".arrow": "arrow",
+    ".arrows": "arrow",
+    ".ipc": "arrow",
+}
 
 
 def _sql_argument(sql: str | None, file: str | None) -> str:
@@ -29,10 +37,19 @@ def _sql_argument(sql: str | None, file: str | None) -> str:
 
 sql_options = [
     click.argument("sql", required=False),
-    click.option("-f", "--file", "sql_file", type=click.Path(dir_okay=False),
-                 help="Read the SQL from a file ('-' for stdin)."),
-    click.option("--dialect", default="trino", show_default=True,
-                 help="SQL dialect of the input (any sqlglot dialect)."),
+    click.option(
+        "-f",
+        "--file",
+        "sql_file",
+        type=click.Path(dir_okay=False),
+        help="Read the SQL from a file ('-' for stdin).",
+    ),
+    click.option(
+        "--dialect",
+        default="trino",
+        show_default=True,
+        help="SQL dialect of the input (any sqlglot dialect).",
+    ),
 ]
 
 
@@ -51,16 +68,34 @@ def _session(ctx: click.Context, timeout: float | None = None) -> Any:
 
 @click.command()
 @with_sql_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write the result to a file: .parquet, .csv, .json, .jsonl or .arrow.")
-@click.option("--format", "fmt", type=click.Choice(_FORMATS), default=None,
-              help="Format on stdout (default: a table on a terminal).")
-@click.option("--max-rows", type=int, default=50, show_default=True,
-              help="Rows shown in the human table.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the result to a file: .parquet, .csv, .json, .jsonl or .arrow.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(_FORMATS),
+    default=None,
+    help="Format on stdout (default: a table on a terminal).",
+)
+@click.option(
+    "--max-rows", type=int, default=50, show_default=True, help="Rows shown in the human table."
+)
 @click.option("--timeout", type=float, help="Give up after this many seconds.")
 @click.pass_context
-def query(ctx: click.Context, sql: str | None, sql_file: str | None, dialect: str,
-          output: str | None, fmt: str | None, max_rows: int, timeout: float | None) -> None:
+def query(
+    ctx: click.Context,
+    sql: str | None,
+    sql_file: str | None,
+    dialect: str,
+    output: str | None,
+    fmt: str | None,
+    max_rows: int,
+    timeout: float | None,
+) -> None:
     """Run federated SQL over catalog datasets (source.schema.table) and print the answer.
 
     \b
@@ -75,13 +110,13 @@ def query(ctx: click.Context, sql: str | None, sql_file: str | None, dialect: st
         if kind is None:
             raise click.BadParameter(
                 f"cannot tell the format of {path.name}; use .parquet, .csv, .json, .jsonl "
-                "or .arrow", param_hint="--output")
+                "or .arrow",
+                param_hint="--output",
+            )
         rows = write_result(result.reader, path, kind)
         click.echo(f"Wrote {rows:,} rows to {path}.", err=True)
         return
-    fmt = fmt or ("table" if sys.stdout.isatty() or "PYTEST_CURRENT_TEST" in os.environ
-                  else "table")
-    if fmt == "table":
+    if fmt is None or fmt == "table":
         _print_table(result.read_all(), max_rows)
     else:
         write_result(result.reader, None, fmt)
@@ -147,11 +182,12 @@ def _print_table(table: Any, max_rows: int) -> None:
     from guajie.cli.output import table as render
 
     shown = table.slice(0, max_rows).to_pylist()
-    render(None, table.column_names, [list(r.values()) for r in shown],
-           empty="(no rows)")
+    render(None, table.column_names, [list(r.values()) for r in shown], empty="(no rows)")
     if table.num_rows > max_rows:
-        click.echo(f"... {table.num_rows - max_rows:,} more rows ({table.num_rows:,} in all; "
-                   "use --output or --format to get them all)")
+        click.echo(
+            f"... {table.num_rows - max_rows:,} more rows ({table.num_rows:,} in all; "
+            "use --output or --format to get them all)"
+        )
     else:
         click.echo(f"({table.num_rows:,} rows)")
 
@@ -161,8 +197,14 @@ def _print_table(table: Any, max_rows: int) -> None:
 @click.option("--analyze", is_flag=True, help="Run the query and show actual rows and bytes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_context
-def explain(ctx: click.Context, sql: str | None, sql_file: str | None, dialect: str,
-            analyze: bool, as_json: bool) -> None:
+def explain(
+    ctx: click.Context,
+    sql: str | None,
+    sql_file: str | None,
+    dialect: str,
+    analyze: bool,
+    as_json: bool,
+) -> None:
     """Show the pushdown plan: each source's fragment (SQL sent) and the local residual."""
     text = _sql_argument(sql, sql_file)
     session = _session(ctx)

@@ -8,13 +8,20 @@ from guajie.cli.output import fields, json_option, print_json, progress_bar, tab
 
 
 @click.command()
-@click.option("--store", metavar="URL", help="Keep the catalog in PostgreSQL "
-              "(postgresql://user@host:port/db) instead of the embedded SQLite file.")
-@click.option("--store-password-env", metavar="VAR",
-              help="Environment variable holding the store's password.")
+@click.option(
+    "--store",
+    metavar="URL",
+    help="Keep the catalog in PostgreSQL "
+    "(postgresql://user@host:port/db) instead of the embedded SQLite file.",
+)
+@click.option(
+    "--store-password-env", metavar="VAR", help="Environment variable holding the store's password."
+)
 @json_option
 @click.pass_context
-def init(ctx: click.Context, store: str | None, store_password_env: str | None, as_json: bool) -> None:
+def init(
+    ctx: click.Context, store: str | None, store_password_env: str | None, as_json: bool
+) -> None:
     """Create (or re-configure) a workspace."""
     from guajie.catalog.workspace import Workspace
 
@@ -51,18 +58,39 @@ def _options(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--department-code", help="Provider code (提供方代码).")
 @click.option("--contact", "contacts", multiple=True, help='"Name <email> phone"; repeatable.')
 @click.option("--description", help="What this system is.")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "json"]),
-              help="File format when the extension does not tell.")
-@click.option("--option", "opts", multiple=True, metavar="KEY=VALUE",
-              help="Connector option, e.g. endpoint_url=http://127.0.0.1:9000 for S3.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv", "json"]),
+    help="File format when the extension does not tell.",
+)
+@click.option(
+    "--option",
+    "opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Connector option, e.g. endpoint_url=http://127.0.0.1:9000 for S3.",
+)
 @click.option("--no-check", is_flag=True, help="Register without checking that it answers.")
 @click.option("--replace", is_flag=True, help="Replace an existing source of that name.")
 @json_option
 @click.pass_context
-def source_add(ctx: click.Context, name: str, url: str, password_env: str | None,
-               password_file: str | None, department: str | None, department_code: str | None,
-               contacts: tuple[str, ...], description: str | None, fmt: str | None,
-               opts: tuple[str, ...], no_check: bool, replace: bool, as_json: bool) -> None:
+def source_add(
+    ctx: click.Context,
+    name: str,
+    url: str,
+    password_env: str | None,
+    password_file: str | None,
+    department: str | None,
+    department_code: str | None,
+    contacts: tuple[str, ...],
+    description: str | None,
+    fmt: str | None,
+    opts: tuple[str, ...],
+    no_check: bool,
+    replace: bool,
+    as_json: bool,
+) -> None:
     """Register source NAME at URL (checked first; nothing is copied).
 
     \b
@@ -77,15 +105,25 @@ def source_add(ctx: click.Context, name: str, url: str, password_env: str | None
     if fmt:
         options["format"] = fmt
     src, answered = open_catalog(ctx).add_source(
-        name, url, password_env=password_env, password_file=password_file,
-        department=department, department_code=department_code, contacts=contacts,
-        description=description, options=options, check=not no_check, replace=replace,
+        name,
+        url,
+        password_env=password_env,
+        password_file=password_file,
+        department=department,
+        department_code=department_code,
+        contacts=contacts,
+        description=description,
+        options=options,
+        check=not no_check,
+        replace=replace,
     )
     if as_json:
         print_json({"source": src, "answered": answered})
     else:
-        click.echo(f"Registered source '{src.name}' ({src.kind})"
-                   + (f": {answered}." if answered else " without checking it."))
+        click.echo(
+            f"Registered source '{src.name}' ({src.kind})"
+            + (f": {answered}." if answered else " without checking it.")
+        )
         click.echo(f"Next: `guajie crawl {src.name}` to read its schemas.")
 
 
@@ -102,12 +140,19 @@ def source_list(ctx: click.Context, as_json: bool) -> None:
     for d in catalog.datasets():
         counts[d.source] = counts.get(d.source, 0) + 1
     if as_json:
-        print_json([{**s.model_dump(mode="json", exclude_none=True), "datasets": counts.get(s.name, 0)}
-                    for s in sources])
+        print_json(
+            [
+                {**s.model_dump(mode="json", exclude_none=True), "datasets": counts.get(s.name, 0)}
+                for s in sources
+            ]
+        )
         return
-    table(None, ["name", "kind", "url", "department", "datasets"],
-          [(s.name, s.kind, s.url, s.department, counts.get(s.name, 0)) for s in sources],
-          empty="No sources yet. Register one with `guajie source add NAME URL`.")
+    table(
+        None,
+        ["name", "kind", "url", "department", "datasets"],
+        [(s.name, s.kind, s.url, s.department, counts.get(s.name, 0)) for s in sources],
+        empty="No sources yet. Register one with `guajie source add NAME URL`.",
+    )
 
 
 @source.command("show")
@@ -124,20 +169,33 @@ def source_show(ctx: click.Context, name: str, as_json: bool) -> None:
     with catalog.store.read() as txn:
         last = txn.last_crawl(name)
     if as_json:
-        print_json({"source": src, "datasets": [d.qualified_name for d in datasets],
-                    "last_crawl": last})
+        print_json(
+            {"source": src, "datasets": [d.qualified_name for d in datasets], "last_crawl": last}
+        )
         return
-    fields([
-        ("name", src.name), ("kind", src.kind), ("url", src.url),
-        ("password", f"${src.password_env}" if src.password_env else src.password_file),
-        ("department", src.department), ("department code", src.department_code),
-        ("contacts", "; ".join(c.name + (f" <{c.email}>" if c.email else "") +
-                               (f" {c.phone}" if c.phone else "") for c in src.contacts)),
-        ("description", src.description),
-        ("options", ", ".join(f"{k}={v}" for k, v in src.options.items())),
-        ("last crawl", last["finished_at"] if last else "never"),
-        ("datasets", len(datasets)),
-    ])
+    fields(
+        [
+            ("name", src.name),
+            ("kind", src.kind),
+            ("url", src.url),
+            ("password", f"${src.password_env}" if src.password_env else src.password_file),
+            ("department", src.department),
+            ("department code", src.department_code),
+            (
+                "contacts",
+                "; ".join(
+                    c.name
+                    + (f" <{c.email}>" if c.email else "")
+                    + (f" {c.phone}" if c.phone else "")
+                    for c in src.contacts
+                ),
+            ),
+            ("description", src.description),
+            ("options", ", ".join(f"{k}={v}" for k, v in src.options.items())),
+            ("last crawl", last["finished_at"] if last else "never"),
+            ("datasets", len(datasets)),
+        ]
+    )
     for d in datasets:
         click.echo(f"  {d.qualified_name}")
 
@@ -171,8 +229,9 @@ def source_remove(ctx: click.Context, name: str, yes: bool, as_json: bool) -> No
     catalog = open_catalog(ctx)
     catalog.source(name)
     if not yes and sys.stdin.isatty():
-        click.confirm(f"Remove source '{name}' and everything the catalog says about it?",
-                      abort=True)
+        click.confirm(
+            f"Remove source '{name}' and everything the catalog says about it?", abort=True
+        )
     removed = catalog.remove_source(name)
     if as_json:
         print_json({"source": name, "removed": True, "datasets": removed})
@@ -182,8 +241,9 @@ def source_remove(ctx: click.Context, name: str, yes: bool, as_json: bool) -> No
 
 @click.command()
 @click.argument("names", nargs=-1)
-@click.option("--no-sample", is_flag=True,
-              help="Suggest sensitivity from names only; read no sample values.")
+@click.option(
+    "--no-sample", is_flag=True, help="Suggest sensitivity from names only; read no sample values."
+)
 @json_option
 @click.pass_context
 def crawl(ctx: click.Context, names: tuple[str, ...], no_sample: bool, as_json: bool) -> None:
@@ -199,20 +259,51 @@ def crawl(ctx: click.Context, names: tuple[str, ...], no_sample: bool, as_json: 
     reports, failures = [], []
     for name in names or [s.name for s in catalog.sources()]:
         try:
-            reports.extend(catalog.crawl([name], sample=not no_sample,
-                                         progress=progress_bar(f"sampling {name}")))
+            reports.extend(
+                catalog.crawl(
+                    [name], sample=not no_sample, progress=progress_bar(f"sampling {name}")
+                )
+            )
         except GuajieError as exc:
             failures.append((name, str(exc)))
     if as_json:
-        print_json({"reports": [r.summary() for r in reports],
-                    "drift": [c for r in reports for c in r.drift],
-                    "failed": [{"source": n, "error": e} for n, e in failures]})
+        print_json(
+            {
+                "reports": [r.summary() for r in reports],
+                "drift": [c for r in reports for c in r.drift],
+                "failed": [{"source": n, "error": e} for n, e in failures],
+            }
+        )
     else:
-        table(None, ["source", "added", "changed", "refreshed", "unchanged", "vanished",
-                     "drift", "breaking", "seconds"],
-              [(s["source"], s["added"], s["changed"], s["refreshed"], s["unchanged"],
-                s["vanished"], s["drift"], s["breaking"], s["seconds"])
-               for s in (r.summary() for r in reports)], empty="No sources to crawl.")
+        table(
+            None,
+            [
+                "source",
+                "added",
+                "changed",
+                "refreshed",
+                "unchanged",
+                "vanished",
+                "drift",
+                "breaking",
+                "seconds",
+            ],
+            [
+                (
+                    s["source"],
+                    s["added"],
+                    s["changed"],
+                    s["refreshed"],
+                    s["unchanged"],
+                    s["vanished"],
+                    s["drift"],
+                    s["breaking"],
+                    s["seconds"],
+                )
+                for s in (r.summary() for r in reports)
+            ],
+            empty="No sources to crawl.",
+        )
         for r in reports:
             for change in r.drift:
                 mark = "BREAKING " if change.breaking else ""

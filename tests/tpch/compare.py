@@ -8,7 +8,8 @@ before comparison, from the Arrow types of both sides:
   with a relative tolerance (``float_tol``) and a small absolute one (``abs_tol``);
 * a date or timestamp on either side: both become ``datetime.date`` (a timestamp at
   midnight and ISO text ``'YYYY-MM-DD'`` included) or ``datetime.datetime``;
-* text: trailing spaces removed (``CHAR(n)`` padding);
+* text: trailing spaces removed (``CHAR(n)`` padding; this also hides a lost trailing
+  space of a ``VARCHAR`` value, which needs a check of its own);
 * column names: compared case-insensitively.
 
 Rows are compared as multisets. For an ordered result the sequence of ORDER BY keys must
@@ -253,7 +254,9 @@ def assert_same_result(
         f"{name}:{kind}" for name, kind in zip(expected.column_names, kinds, strict=True)
     )
 
-    problems += _multiset_problems(actual_rows, expected_rows, kinds, float_tol, abs_tol)
+    problems += _multiset_problems(
+        actual_rows, expected_rows, kinds, expected.column_names, float_tol, abs_tol
+    )
     if not problems and ordered:
         if order_by:
             indices = []
@@ -263,7 +266,9 @@ def assert_same_result(
                 indices.append(expected_names.index(name.casefold()))
         else:
             indices = list(range(len(kinds)))
-        problems += _order_problems(actual_rows, expected_rows, kinds, indices, float_tol, abs_tol)
+        problems += _order_problems(
+            actual_rows, expected_rows, kinds, expected.column_names, indices, float_tol, abs_tol
+        )
 
     if problems:
         summary = f"results differ ({len(actual_rows)} rows, expected {len(expected_rows)})"
@@ -274,6 +279,7 @@ def _multiset_problems(
     actual_rows: list[tuple[Any, ...]],
     expected_rows: list[tuple[Any, ...]],
     kinds: Sequence[Kind],
+    names: Sequence[str],
     rel_tol: float,
     abs_tol: float,
 ) -> list[str]:
@@ -328,10 +334,12 @@ def _multiset_problems(
     if differing:
         lines = [f"rows with the same exact columns but other numbers ({len(differing)}):"]
         for a, e in differing[:_MAX_SHOWN]:
-            columns = [i for i in inexact if not _close(a[i], e[i], kinds[i], rel_tol, abs_tol)]
+            columns = [
+                names[i] for i in inexact if not _close(a[i], e[i], kinds[i], rel_tol, abs_tol)
+            ]
             lines += [
                 f"  expected {_show(e)}",
-                f"  actual   {_show(a)}   (differs in column(s) {columns})",
+                f"  actual   {_show(a)}   (differs in {', '.join(columns)})",
             ]
         problems.append("\n".join(lines))
     if missing:
@@ -347,6 +355,7 @@ def _order_problems(
     actual_rows: list[tuple[Any, ...]],
     expected_rows: list[tuple[Any, ...]],
     kinds: Sequence[Kind],
+    names: Sequence[str],
     indices: Sequence[int],
     rel_tol: float,
     abs_tol: float,
@@ -358,7 +367,7 @@ def _order_problems(
         stop = min(len(expected_rows), position + 3)
         lines = [
             f"same rows, different order: first difference at row {position} "
-            f"on ORDER BY column(s) {list(indices)}",
+            f"on ORDER BY column(s) {', '.join(names[i] for i in indices)}",
             "  expected:",
             *(f"    [{i}] {_show(expected_rows[i])}" for i in range(start, stop)),
             "  actual:",

@@ -13,9 +13,9 @@ Generated data
     * money, quantities, discounts and taxes: ``decimal128(15, 2)``;
     * dates (``o_orderdate``, ``l_shipdate``, ``l_commitdate``, ``l_receiptdate``):
       ``date32``;
-    * text, fixed-width (``CHAR``) or not in the specification: ``string_view``. Some
-      values begin with a space (``n_comment``, ``s_address``) and some ``VARCHAR`` comments
-      end with one (``o_comment``); no ``CHAR`` value does.
+    * text, fixed-width (``CHAR``) or not in the specification: ``string_view``. Many
+      ``VARCHAR`` values (comments, addresses) begin or end with a space; no ``CHAR`` value
+      does, and every value fits the specification's length.
 
     :func:`read_table` reads such a file (or a directory of parts) and turns ``string_view``
     into ``string``, which every consumer here (CSV writer, DuckDB, sqlite3) handles.
@@ -397,8 +397,8 @@ def load_postgres(
 ) -> dict[str, int]:
     """(Re)create ``tables`` in ``schema`` and fill them with ``COPY ... FROM STDIN``.
 
-    Everything happens in one transaction (the schema is created if missing, each table
-    dropped and created again), followed by ``ANALYZE``. Returns the rows loaded per table.
+    One transaction creates the schema if missing, drops and creates each table, copies the
+    rows in and runs ``ANALYZE``. Returns the rows loaded per table.
     """
     import psycopg
     from psycopg import sql

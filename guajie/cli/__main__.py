@@ -1,0 +1,3 @@
+from guajie.cli import main
+
+main()
