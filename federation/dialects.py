@@ -80,7 +80,9 @@ class PostgresDialect(SourceDialect):
         # String order depends on the database collation; the query means code-point order.
         def collate(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Ordered) and is_string(node.this):
-                node.set("this", _c_collation(node.this))
+                key = _unalias_order_key(node)
+                if key is not None:
+                    node.set("this", _c_collation(key))
             elif isinstance(node, (*_ORDERING, exp.Max, exp.Min)):
                 for key, child in list(node.args.items()):
                     if (
@@ -92,6 +94,23 @@ class PostgresDialect(SourceDialect):
             return node
 
         return tree.transform(collate, copy=False)
+
+
+def _unalias_order_key(ordered: exp.Ordered) -> exp.Expr | None:
+    """PostgreSQL accepts COLLATE on an expression, not on an output column's name: an
+    ORDER BY naming a projection gets that projection's expression instead."""
+    key = ordered.this
+    if not isinstance(key, exp.Column) or key.table:
+        return key
+    select = ordered.find_ancestor(exp.Select, exp.SetOperation)
+    if not isinstance(select, exp.Select):
+        return None
+    for projection in select.selects:
+        if isinstance(projection, exp.Alias) and projection.alias == key.name:
+            found = projection.this.copy()
+            found.type = projection.type
+            return found
+    return key
 
 
 def _c_collation(node: exp.Expr) -> exp.Expr:

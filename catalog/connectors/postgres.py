@@ -922,6 +922,7 @@ class PostgresConnector(Connector):
 
         names: list[str] = []
         arrow_types: list[str] = []
+        padded: list[bool] = []
         for i, col in enumerate(description):
             typname, typtype, category, etypname, etyptype = types.get(
                 col.type_code, ("text", "b", "S", None, None)
@@ -934,10 +935,15 @@ class PostgresConnector(Connector):
                     cur.adapters.register_loader(oid, TextLoader)
             names.append(col.name)
             arrow_types.append(arrow)
+            padded.append(typname == "bpchar")
         schema = pa.schema(
             [pa.field(n, arrow_data_type(t)) for n, t in zip(names, arrow_types, strict=True)]
         )
-        converters = [_converter(t) for t in arrow_types]
+        # char(n) pads with spaces that PostgreSQL itself treats as insignificant (its cast
+        # to text drops them); the query's engine compares strings exactly, so drop them too.
+        converters = [
+            _unpad if pad else _converter(t) for t, pad in zip(arrow_types, padded, strict=True)
+        ]
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
@@ -961,6 +967,10 @@ class PostgresConnector(Connector):
                 conn.close()
 
         return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _unpad(value: str | None) -> str | None:
+    return value.rstrip(" ") if value is not None else None
 
 
 def _element_oid(conn: psycopg.Connection[Any], array_oid: int) -> int | None:
