@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 GUAJIE := $(VENV)/bin/guajie
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test test-fast lint format typecheck services bench-crawl venv clean
+.PHONY: demo test test-fast lint format typecheck services bench-crawl docs venv clean
 
 venv: $(STAMP)
 
@@ -35,7 +35,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 typecheck: venv
-	$(VENV)/bin/mypy catalog guajie
+	$(VENV)/bin/mypy catalog guajie federation
 
 services: venv ## start PostgreSQL, MariaDB and S3 on loopback for manual work
 	@bash scripts/install-system-deps.sh
@@ -45,6 +45,9 @@ bench-crawl: venv ## time crawling the large sample city and a 1,000-table Postg
 	@bash scripts/install-system-deps.sh
 	$(PY) benchmarks/crawl_city.py
 	$(PY) benchmarks/crawl_pg_1000.py
+
+docs: venv ## regenerate docs/cli.md from --help
+	$(PY) scripts/cli_docs.py
 
 clean:
 	rm -rf .demo .pytest_cache

@@ -177,6 +177,8 @@ class SQLiteDialect(SourceDialect):
     )
 
     def why_not(self, node: exp.Expr) -> str | None:
+        if isinstance(node, exp.Cast) and _is_date_literal(node):
+            return None  # DATE('2024-06-01') is ISO text, as SQLite stores dates
         if isinstance(node, exp.Like):
             return "SQLite's LIKE ignores ASCII case"
         if isinstance(node, exp.Div):
@@ -187,6 +189,14 @@ class SQLiteDialect(SourceDialect):
         if isinstance(node, exp.Like):
             return None  # case-insensitive matches are a superset; re-checked locally
         return self.why_not(node)
+
+
+def _is_date_literal(node: exp.Cast) -> bool:
+    return (
+        isinstance(node.this, exp.Literal)
+        and node.this.is_string
+        and node.to.this == exp.DataType.Type.DATE
+    )
 
 
 class DuckDBDialect(SourceDialect):

@@ -188,7 +188,7 @@ class Plan:
                 s = stats.fragments[f.id]
                 lines.append(f"    actual: {s.rows:,} rows, {s.bytes:,} bytes, {s.seconds:.3f} s")
                 if s.sql and s.sql != f.sql():
-                    lines.append(f"    sent: {s.sql}")
+                    lines.append(f"    sent: {_abbreviate(s.sql)}")
         if self.residual is not None:
             lines.append("Local (DuckDB over Arrow):")
             lines.extend(
@@ -204,3 +204,16 @@ class Plan:
                 f"{total:,} bytes fetched"
             )
         return "\n".join(lines)
+
+
+def _abbreviate(sql: str, keep: int = 5) -> str:
+    """Long key lists of dynamic filters, shortened for reading."""
+    import re
+
+    def shorten(m: re.Match[str]) -> str:
+        items = m.group(1).split(", ")
+        if len(items) <= keep:
+            return m.group(0)
+        return f"IN ({', '.join(items[:keep])}, ... {len(items) - keep:,} more)"
+
+    return re.sub(r"IN \(([^()]*)\)", shorten, sql)

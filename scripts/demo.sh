@@ -52,4 +52,10 @@ echo
 echo "== Personal information found"
 $guajie catalog sensitive
 echo
+echo "== 政策直达: one query across market regulation (SQLite), social security (SQLite)"
+echo "   and tax (Parquet), answered at query time without copying any source"
+$guajie explain -f sample_sources/scenarios/policy_direct.sql
+echo
+$guajie query -f sample_sources/scenarios/policy_direct.sql --max-rows 10
+echo
 echo "Workspace: $GUAJIE_HOME  (try: GUAJIE_HOME=$GUAJIE_HOME $guajie catalog search 企业)"
