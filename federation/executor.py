@@ -66,16 +66,33 @@ class Executor:
             (fragment,) = plan.fragments
             reader = self._stream_fragment(fragment, stats)
             return QueryResult(_finishing(reader, stats, started), stats, plan)
-        tables = self._fetch_all(plan, stats)
+        streamed = _streamable(plan)
+        materialized = [f for f in plan.fragments if f.id not in streamed]
+        tables: dict[str, Any] = self._fetch_all(materialized, stats)
+        streams = [
+            _Stream(self, f, tables, stats, self._deadline(started))
+            for f in plan.fragments
+            if f.id in streamed
+        ]
+        try:
+            for stream in streams:
+                tables[stream.fragment.id] = stream.reader()
+        except BaseException:
+            for stream in streams:
+                stream.cancel()
+            raise
         local_started = time.perf_counter()
-        reader = self._run_residual(plan, tables)
+        reader = self._run_residual(plan, tables, streams)
         stats.local_seconds = time.perf_counter() - local_started
         return QueryResult(_finishing(reader, stats, started), stats, plan)
 
+    def _deadline(self, started: float) -> float | None:
+        return None if self.timeout is None else time.monotonic() + self.timeout
+
     # -- fragments ---------------------------------------------------------------------
-    def _fetch_all(self, plan: Plan, stats: RunStats) -> dict[str, pa.Table]:
+    def _fetch_all(self, fragments: list[Fragment], stats: RunStats) -> dict[str, pa.Table]:
         tables: dict[str, pa.Table] = {}
-        pending = list(plan.fragments)
+        pending = list(fragments)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
             while pending:
@@ -129,8 +146,8 @@ class Executor:
         return table, fstats
 
     def _scan(
-        self, connector: Any, fragment: Fragment, done: dict[str, pa.Table]
-    ) -> tuple[pa.Table, int | None]:
+        self, connector: Any, fragment: Fragment, done: dict[str, pa.Table], stream: bool = False
+    ) -> tuple[Any, int | None]:
         dataset = connector.dataset_for(
             fragment.location, fragment.format or "", fragment.partitioning
         )
@@ -153,11 +170,13 @@ class Executor:
         columns = fragment.columns
         if fragment.limit is not None:
             table = dataset.head(fragment.limit, columns=columns, filter=expression)
+        elif stream and columns:
+            return dataset.scanner(columns=columns, filter=expression).to_reader(), keys
         else:
             table = dataset.to_table(columns=columns, filter=expression)
         if not columns:
             table = pa.table({"__one": pa.nulls(table.num_rows, pa.int8())})
-        return table, keys
+        return (table.to_reader() if stream else table), keys
 
     def _stream_fragment(self, fragment: Fragment, stats: RunStats) -> pa.RecordBatchReader:
         started = time.perf_counter()
@@ -193,29 +212,171 @@ class Executor:
         return pa.RecordBatchReader.from_batches(schema, batches())
 
     # -- local ---------------------------------------------------------------------------
-    def _run_residual(self, plan: Plan, tables: dict[str, pa.Table]) -> pa.RecordBatchReader:
+    def _run_residual(
+        self, plan: Plan, tables: dict[str, Any], streams: list[_Stream]
+    ) -> pa.RecordBatchReader:
         import duckdb
 
         con = duckdb.connect(config={"threads": self.local_threads} if self.local_threads else {})
         for fragment in plan.fragments:
             con.register(fragment.relation, tables[fragment.id])
         sql = plan.residual_sql or ""
+
+        def fail(exc: Exception) -> GuajieError:
+            for stream in streams:
+                stream.cancel()
+            con.close()
+            for stream in streams:  # a source that failed mid-stream is the real cause
+                if stream.error is not None:
+                    return stream.error
+            return ExecutionError(
+                f"The local engine failed: {_first_line(str(exc))}",
+                "This is a planning gap; `guajie explain` shows the plan.",
+            )
+
         try:
             reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
-            con.close()
-            raise ExecutionError(
-                f"The local engine failed: {_first_line(str(exc))}",
-                "This is a planning gap; `guajie explain` shows the plan.",
-            ) from None
+            raise fail(exc) from None
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
-                yield from reader
+                while True:
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        return
+                    except (duckdb.Error, pa.ArrowException) as exc:
+                        raise fail(exc) from None
+                    yield batch
             finally:
+                for stream in streams:
+                    stream.cancel()
                 con.close()
 
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+class _Stream:
+    """A fragment fetched on a background thread into a small queue the local engine reads:
+    fetching overlaps the local work, and memory holds a few batches, not the fragment."""
+
+    QUEUE_BATCHES = 8
+    _DONE = object()
+
+    def __init__(
+        self,
+        executor: Executor,
+        fragment: Fragment,
+        done: dict[str, Any],
+        stats: RunStats,
+        deadline: float | None,
+    ) -> None:
+        import queue
+        import threading
+
+        self.fragment = fragment
+        self.error: GuajieError | None = None
+        self.deadline = deadline
+        self.stats = FragmentStats()
+        stats.fragments[fragment.id] = self.stats
+        self.queue: queue.Queue[Any] = queue.Queue(self.QUEUE_BATCHES)
+        self.cancelled = threading.Event()
+        self.thread = threading.Thread(
+            target=self._produce,
+            args=(executor, done),
+            daemon=True,
+            name=f"guajie-fetch-{fragment.id}",
+        )
+        self.started = time.perf_counter()
+        self.thread.start()
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self.cancelled.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, executor: Executor, done: dict[str, Any]) -> None:
+        connector = None
+        try:
+            connector = executor.open_source(self.fragment.source)
+            if self.fragment.query is not None:
+                extra, self.stats.dynamic_filter_keys = _sql_dynamic_filter(self.fragment, done)
+                self.stats.sql = self.fragment.sql(extra)
+                reader = connector.fetch(self.stats.sql or "")
+            else:
+                reader, self.stats.dynamic_filter_keys = executor._scan(
+                    connector, self.fragment, done, stream=True
+                )
+            schema = conform_schema(reader.schema, self.fragment.output_types)
+            if not self._put(schema):
+                return
+            for batch in reader:
+                batch = conform_batch(batch, schema)
+                self.stats.rows += batch.num_rows
+                self.stats.bytes += batch.nbytes
+                if not self._put(batch):
+                    return
+            self._put(self._DONE)
+        except BaseException as exc:  # surfaced to the consumer, never lost
+            self.error = _fragment_error(self.fragment, exc)
+            self._put(self.error)
+        finally:
+            self.stats.seconds = time.perf_counter() - self.started
+            if connector is not None:
+                connector.close()
+
+    def _get(self) -> Any:
+        import queue
+
+        while True:
+            remaining = None if self.deadline is None else self.deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                self.error = ExecutionError(
+                    f"The query timed out waiting for source '{self.fragment.source}'.",
+                    "Retry later, narrow the query, or raise the time limit.",
+                )
+                raise self.error
+            try:
+                item = self.queue.get(timeout=min(remaining, 0.5) if remaining else 0.5)
+            except queue.Empty:
+                continue
+            if isinstance(item, GuajieError):
+                raise item
+            return item
+
+    def reader(self) -> pa.RecordBatchReader:
+        schema = self._get()
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while (item := self._get()) is not self._DONE:
+                yield item
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+def _streamable(plan: Plan) -> set[str]:
+    """Fragments the residual reads exactly once and no dynamic filter waits on."""
+    if plan.residual is None:
+        return set()
+    waited_on = {d.from_fragment for f in plan.fragments for d in f.dynamic_filters}
+    uses: dict[str, int] = {}
+    for table in plan.residual.find_all(exp.Table):
+        uses[table.name] = uses.get(table.name, 0) + 1
+    return {
+        f.id
+        for f in plan.fragments
+        if f.id not in waited_on and uses.get(f.relation, 0) == 1 and f.limit is None
+    }
 
 
 def _finishing(
