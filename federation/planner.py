@@ -513,14 +513,15 @@ def _is_inner(join: exp.Join) -> bool:
 
 
 def _move_join_conditions_to_where(select: exp.Select) -> None:
+    joins = select.args.get("joins") or []
+    if any(j.args.get("using") for j in joins):
+        return  # USING keeps its meaning only in place; leave this SELECT as written
     moved = []
-    for join in select.args.get("joins") or []:
+    for join in joins:
         on = join.args.get("on")
         if on is not None:
-            moved.append(on.pop() if hasattr(on, "pop") else on)
+            moved.append(on.pop())
             join.set("on", None)
-        if join.args.get("using"):
-            return  # USING keeps its meaning only in place; leave this SELECT as written
         join.set("kind", "CROSS")
     if moved:
         select.where(exp.and_(*moved), copy=False)
@@ -597,7 +598,17 @@ def _replace_group(
     )
     joins = select.args.get("joins") or []
     select.set("joins", [j for j in joins if not any(j.this is r.table for r in rest)] or None)
-    for column in list(select.find_all(exp.Column)):
+    # Columns of this SELECT and of subqueries nested in it; the root's CTE bodies have
+    # their own tables, even when their aliases happen to match.
+    parts = [v for k, v in select.args.items() if k != "with"]
+    nested = (
+        n
+        for part in parts
+        for item in (part if isinstance(part, list) else [part])
+        if isinstance(item, exp.Expr)
+        for n in item.find_all(exp.Column)
+    )
+    for column in list(nested):
         if column.table in aliases:
             key = f"{column.table}.{column.name}"
             if key in names:

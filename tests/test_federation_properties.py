@@ -121,13 +121,13 @@ def city_columns(reference: duckdb.DuckDBPyConnection) -> dict[str, list[ColumnS
             name = f'"{field.name}"'
             values = [
                 r[0]
-                for r in reference.sql(
+                for r in reference.execute(
                     f"SELECT DISTINCT {name} FROM {table} WHERE {name} IS NOT NULL ORDER BY 1"
                 ).fetchall()
             ]
-            (nulls,) = reference.sql(
+            ((nulls,),) = reference.execute(
                 f"SELECT count(*) FROM {table} WHERE {name} IS NULL"
-            ).fetchone()
+            ).fetchall()
             specs.append(
                 ColumnSpec(table, field.name, _kind(field.type), _spread(values), nulls > 0)
             )
