@@ -1,0 +1,219 @@
+"""Planning is pure: SQL + a catalog snapshot -> a plan, with no source involved.
+
+The SQL each source receives is snapshot-tested per dialect, like sqlglot's own fixtures.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from guajie.federation import CatalogView, ColumnInfo, TableInfo, plan_query
+from guajie.federation.errors import QueryError
+
+
+def table(source, kind, schema, table_name, rows, **columns) -> TableInfo:
+    return TableInfo(
+        source=source,
+        schema=schema,
+        name=table_name,
+        kind=kind,
+        row_count=rows,
+        columns=tuple(ColumnInfo(c, t) for c, t in columns.items()),
+        location=f"file:///pool/{table_name}" if kind == "file" else None,
+        format="Parquet" if kind == "file" else None,
+    )
+
+
+@pytest.fixture
+def view() -> CatalogView:
+    v = CatalogView(
+        source_kinds={"pg": "postgresql", "my": "mysql", "lite": "sqlite", "files": "file"}
+    )
+    v.add(
+        table(
+            "pg",
+            "postgresql",
+            "public",
+            "enterprise",
+            100_000,
+            credit_code="string",
+            name="string",
+            district_code="string",
+            capital="decimal128(18, 2)",
+            founded="date32[day]",
+        )
+    )
+    v.add(
+        table("pg", "postgresql", "public", "district", 20, district_code="string", name="string")
+    )
+    v.add(
+        table(
+            "my",
+            "mysql",
+            "hrss",
+            "insured",
+            2_000_000,
+            credit_code="string",
+            month="date32[day]",
+            headcount="int32",
+        )
+    )
+    v.add(
+        table(
+            "lite",
+            "sqlite",
+            "main",
+            "recipient",
+            5_000,
+            person_id="string",
+            name="string",
+            birth="date32[day]",
+            amount="decimal128(10, 2)",
+        )
+    )
+    v.add(
+        table(
+            "files",
+            "file",
+            "default",
+            "filings",
+            5_000_000,
+            credit_code="string",
+            month="string",
+            total_tax="decimal128(18, 2)",
+        )
+    )
+    return v
+
+
+def sqls(plan) -> dict[str, str]:
+    return {f.source: f.sql() or f.describe_scan() for f in plan.fragments}
+
+
+def test_single_source_query_is_sent_whole(view):
+    plan = plan_query(
+        "SELECT d.name, count(*) AS n FROM pg.enterprise e JOIN pg.district d "
+        "ON d.district_code = e.district_code GROUP BY d.name ORDER BY n DESC "
+        "LIMIT 3",
+        view,
+    )
+    assert plan.residual is None
+    assert sqls(plan) == {
+        "pg": (
+            'SELECT "d"."name" AS "name", COUNT(*) AS "n" FROM "public"."enterprise" AS "e" '
+            'JOIN "public"."district" AS "d" ON "d"."district_code" = "e"."district_code" '
+            'GROUP BY "d"."name" ORDER BY "n" DESC NULLS LAST LIMIT 3'
+        )
+    }
+
+
+def test_postgres_string_order_is_made_code_point_order(view):
+    plan = plan_query("SELECT name FROM pg.enterprise ORDER BY name LIMIT 5", view)
+    assert 'ORDER BY "enterprise"."name" COLLATE "C"' in plan.fragments[0].sql()
+
+
+def test_cross_source_join_splits_and_filters_each_side(view):
+    plan = plan_query(
+        "SELECT e.name, i.headcount FROM pg.enterprise e "
+        "JOIN my.insured i ON i.credit_code = e.credit_code "
+        "WHERE e.capital > 1000 AND e.district_code = '350102' "
+        "AND i.month = DATE '2024-06-01' "
+        "AND i.headcount BETWEEN 10 AND 300",
+        view,
+    )
+    assert plan.residual is not None
+    assert sqls(plan) == {
+        "pg": 'SELECT "e"."capital", "e"."credit_code", "e"."district_code", "e"."name" FROM '
+        '"public"."enterprise" AS "e" WHERE "e"."capital" > 1000 AND "e"."district_code" '
+        "= '350102'",
+        "my": "SELECT `i`.`credit_code`, `i`.`headcount`, `i`.`month` FROM `hrss`.`insured` AS "
+        "`i` WHERE `i`.`headcount` <= 300 AND `i`.`headcount` >= 10 AND `i`.`month` = "
+        "CAST('2024-06-01' AS DATE)",
+    }
+    (mysql,) = [f for f in plan.fragments if f.source == "my"]
+    assert [d.column for d in mysql.dynamic_filters] == ["i.credit_code"]
+
+
+def test_mysql_string_semantics_stay_local(view):
+    grouped = plan_query(
+        "SELECT credit_code, count(*) AS n FROM my.insured GROUP BY credit_code", view
+    )
+    (fragment,) = grouped.fragments
+    assert "GROUP BY" not in fragment.sql() and grouped.residual is not None
+    filtered = plan_query("SELECT month FROM my.insured WHERE credit_code = 'x'", view)
+    assert "`credit_code` = 'x'" in filtered.fragments[0].sql()  # a superset, re-checked
+    assert "= 'x'" in filtered.residual_sql
+    ordered = plan_query("SELECT month FROM my.insured WHERE credit_code > 'a'", view)
+    assert "> 'a'" not in ordered.fragments[0].sql()  # order under a case-insensitive collation
+    assert "> 'a'" in ordered.residual_sql
+
+
+def test_sqlite_keeps_what_it_cannot_do_exactly(view):
+    plan = plan_query(
+        "SELECT name FROM lite.recipient WHERE extract(year FROM birth) < 1950 "
+        "AND name LIKE '王%' AND birth >= DATE '1930-01-01'",
+        view,
+    )
+    assert plan.residual is not None
+    sql = plan.fragments[0].sql()
+    assert "EXTRACT" not in sql
+    assert "LIKE '王%'" in sql and "DATE('1930-01-01')" in sql
+    assert "EXTRACT" in plan.residual_sql and "LIKE" in plan.residual_sql
+
+
+def test_file_scans_get_projection_filters_and_limit(view):
+    plan = plan_query(
+        "SELECT credit_code, total_tax FROM files.filings "
+        "WHERE month = '2024-06' AND total_tax > 100 LIMIT 10",
+        view,
+    )
+    (scan,) = plan.fragments
+    assert scan.columns == ["credit_code", "month", "total_tax"]
+    assert [p.sql() for p in scan.predicates] == ["\"month\" = '2024-06'", '"total_tax" > 100']
+    assert scan.limit == 10
+
+
+def test_same_source_tables_travel_as_one_joined_fragment(view):
+    plan = plan_query(
+        "SELECT d.name, sum(t.total_tax) AS tax FROM pg.enterprise e "
+        "JOIN pg.district d ON d.district_code = e.district_code "
+        "JOIN files.filings t ON t.credit_code = e.credit_code "
+        "GROUP BY d.name",
+        view,
+    )
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    assert pg.pushed == ["join"] and sorted(pg.tables) == [
+        "pg.public.district",
+        "pg.public.enterprise",
+    ]
+    assert 'CROSS JOIN "public"."district"' in pg.sql()
+
+
+def test_left_join_keeps_filters_on_the_null_supplying_side_local(view):
+    plan = plan_query(
+        "SELECT e.name FROM pg.enterprise e LEFT JOIN files.filings t "
+        "ON t.credit_code = e.credit_code AND t.month = '2024-06' "
+        "WHERE t.total_tax IS NULL",
+        view,
+    )
+    scan = next(f for f in plan.fragments if f.source == "files")
+    assert [p.sql() for p in scan.predicates] == ["\"month\" = '2024-06'"]
+    assert not scan.dynamic_filters
+
+
+@pytest.mark.parametrize("sql", ["SELECT 1", "SELECT * FROM nowhere.t"])
+def test_queries_without_catalog_tables_are_refused(view, sql):
+    with pytest.raises(QueryError):
+        plan_query(sql, view)
+
+
+def test_plan_prints_and_serializes(view):
+    plan = plan_query(
+        "SELECT e.name FROM pg.enterprise e JOIN my.insured i ON i.credit_code = e.credit_code",
+        view,
+    )
+    text = plan.explain()
+    assert "Fragment f1 -> pg (postgresql)" in text and "Local (DuckDB over Arrow)" in text
+    doc = plan.to_dict()
+    assert {f["source"] for f in doc["fragments"]} == {"pg", "my"}
+    assert doc["datasets"] == ["my.hrss.insured", "pg.public.enterprise"]
