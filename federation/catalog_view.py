@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from guajie.catalog.models import Dataset, Source
 
@@ -94,27 +95,8 @@ class CatalogView:
         kinds = {s.name: str(s.kind) for s in sources}
         view = cls(source_kinds=kinds)
         for d in datasets:
-            if d.source not in kinds:
-                continue
-            view.add(
-                TableInfo(
-                    source=d.source,
-                    schema=d.schema_name,
-                    name=d.name,
-                    kind=kinds[d.source],
-                    columns=tuple(
-                        ColumnInfo(
-                            c.name, c.type, c.nullable, c.stats.distinct_count if c.stats else None
-                        )
-                        for c in d.columns
-                    ),
-                    row_count=d.row_count,
-                    size_bytes=d.size_bytes,
-                    location=d.location,
-                    format=d.format,
-                    partitioning=tuple(d.partitioning),
-                )
-            )
+            if d.source in kinds:
+                view.add(table_info(d, kinds[d.source]))
         return view
 
     def add(self, table: TableInfo) -> None:
@@ -123,13 +105,68 @@ class CatalogView:
     def get(self, qualified_name: str) -> TableInfo | None:
         return self.tables.get(qualified_name.lower())
 
+    def names(self) -> list[str]:
+        """Every dataset's qualified name (for resolving short names and suggestions)."""
+        return [t.qualified_name for t in self.tables.values()]
+
     def schemas_of(self, source: str) -> set[str]:
         return {t.schema for t in self.tables.values() if t.source == source}
 
-    def sqlglot_schema(self) -> dict[str, dict[str, dict[str, dict[str, str]]]]:
-        mapping: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
-        for t in self.tables.values():
-            mapping.setdefault(t.source, {}).setdefault(t.schema, {})[t.name] = {
-                c.name: c.sql_type for c in t.columns
-            }
-        return mapping
+
+class LedgerView(CatalogView):
+    """A view that reads only the datasets a query names from the catalog store, so
+    planning costs the same with ten datasets or ten thousand."""
+
+    def __init__(self, store: Any) -> None:
+        super().__init__()
+        self.store = store
+        with store.read() as txn:
+            self.source_kinds = {s.name: str(s.kind) for s in txn.list_sources()}
+            self._names = txn.dataset_names()
+
+    def get(self, qualified_name: str) -> TableInfo | None:
+        key = qualified_name.lower()
+        if key not in self.tables:
+            name = next((n for n in self._names if n.lower() == key), None)
+            if name is None:
+                return None
+            with self.store.read() as txn:
+                dataset = txn.get_dataset(name)
+            if dataset is None or dataset.source not in self.source_kinds:
+                return None
+            self.add(table_info(dataset, self.source_kinds[dataset.source]))
+        return self.tables[key]
+
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def schemas_of(self, source: str) -> set[str]:
+        return {n.split(".")[1] for n in self._names if n.split(".")[0] == source}
+
+
+def table_info(d: Dataset, kind: str) -> TableInfo:
+    return TableInfo(
+        source=d.source,
+        schema=d.schema_name,
+        name=d.name,
+        kind=kind,
+        columns=tuple(
+            ColumnInfo(c.name, c.type, c.nullable, c.stats.distinct_count if c.stats else None)
+            for c in d.columns
+        ),
+        row_count=d.row_count,
+        size_bytes=d.size_bytes,
+        location=d.location,
+        format=d.format,
+        partitioning=tuple(d.partitioning),
+    )
+
+
+def sqlglot_schema(tables: Iterable[TableInfo]) -> dict[str, dict[str, dict[str, dict[str, str]]]]:
+    """The nested mapping sqlglot's optimizer takes, for the tables a query reads."""
+    mapping: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
+    for t in tables:
+        mapping.setdefault(t.source, {}).setdefault(t.schema, {})[t.name] = {
+            c.name: c.sql_type for c in t.columns
+        }
+    return mapping

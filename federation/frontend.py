@@ -15,7 +15,7 @@ from sqlglot.optimizer import optimize
 
 from guajie.catalog.errors import did_you_mean
 
-from .catalog_view import CatalogView, TableInfo
+from .catalog_view import CatalogView, TableInfo, sqlglot_schema
 from .errors import QueryError, QuerySyntaxError, ReadOnlyError
 
 _QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
@@ -116,7 +116,11 @@ def resolve_name(parts: list[str], view: CatalogView) -> TableInfo:
                 "Write source.schema.table.",
             )
     elif len(lowered) == 1:
-        found = [t for t in view.tables.values() if t.name.lower() == lowered[0]]
+        found = [
+            info
+            for qn in view.names()
+            if qn.rsplit(".", 1)[-1].lower() == lowered[0] and (info := view.get(qn)) is not None
+        ]
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
@@ -134,8 +138,8 @@ def resolve_name(parts: list[str], view: CatalogView) -> TableInfo:
             did_you_mean(lowered[0], view.source_kinds) or "List sources with `guajie source list`."
         )
         raise QueryError(f"Unknown source '{parts[0]}' in table name '{written}'.", hint)
-    names = [t.qualified_name for t in view.tables.values()]
-    short = {t.name: t.qualified_name for t in view.tables.values()}
+    names = view.names()
+    short = {qn.rsplit(".", 1)[-1]: qn for qn in names}
     hint = did_you_mean(".".join(lowered), names)
     if not hint and (close := did_you_mean(lowered[-1], short)):
         hint = close
@@ -149,7 +153,7 @@ def optimize_tree(
     tree: exp.Expr, view: CatalogView, dialect: str, tables: list[TableInfo]
 ) -> exp.Query:
     try:
-        optimized = optimize(tree, schema=view.sqlglot_schema(), dialect=dialect)  # type: ignore[arg-type]
+        optimized = optimize(tree, schema=sqlglot_schema(tables), dialect=dialect)  # type: ignore[arg-type]
     except OptimizeError as exc:
         raise _column_error(str(exc), tables) from None
     return optimized  # type: ignore[return-value]

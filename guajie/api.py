@@ -38,10 +38,10 @@ class Session:
 
     def plan(self, sql: str, *, dialect: str | None = None) -> Plan:
         """The pushdown plan for ``sql``, without touching any source."""
-        from guajie.federation import CatalogView, plan_query
+        from guajie.federation import plan_query
+        from guajie.federation.catalog_view import LedgerView
 
-        view = CatalogView.build(self.catalog.sources(), self.catalog.datasets())
-        return plan_query(sql, view, dialect=dialect or self.dialect)
+        return plan_query(sql, LedgerView(self.catalog.store), dialect=dialect or self.dialect)
 
     def execute(self, sql: str, *, dialect: str | None = None) -> QueryResult:
         """Plan and start running ``sql``; the result streams from ``.reader``."""

@@ -67,6 +67,17 @@ class Txn:
             )
         return [Dataset.model_validate_json(r[0]) for r in rows]
 
+    def dataset_names(self, source: str | None = None) -> list[str]:
+        """Qualified names only: cheap even with many thousands of datasets."""
+        if source is None:
+            rows = self.db.execute("SELECT qualified_name FROM datasets ORDER BY qualified_name")
+        else:
+            rows = self.db.execute(
+                "SELECT qualified_name FROM datasets WHERE source = ? ORDER BY qualified_name",
+                (source,),
+            )
+        return [r[0] for r in rows]
+
     def dataset_hashes(self, source: str) -> dict[str, tuple[str | None, str | None]]:
         """Fingerprint and statistics hash per dataset: what an incremental crawl compares."""
         rows = self.db.execute(
