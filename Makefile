@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 GUAJIE := $(VENV)/bin/guajie
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test test-fast lint format typecheck services bench-crawl docs venv clean
+.PHONY: demo test test-fast lint format typecheck services bench bench-crawl docs venv clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,10 @@ typecheck: venv
 services: venv ## start PostgreSQL, MariaDB and S3 on loopback for manual work
 	@bash scripts/install-system-deps.sh
 	$(PY) scripts/services.py
+
+bench: venv ## TPC-H SF 1 over PostgreSQL, MariaDB, SQLite and Parquet: guajie vs DuckDB 1.5 scanners vs copy-then-query (BENCH_ARGS="--quick" or "--shaped")
+	@bash scripts/install-system-deps.sh
+	$(PY) benchmarks/tpch_federation.py $(BENCH_ARGS)
 
 bench-crawl: venv ## time crawling the large sample city and a 1,000-table PostgreSQL schema
 	@bash scripts/install-system-deps.sh

@@ -276,9 +276,8 @@ class ByteCounter:
                 conn, _ = self._control.accept()
             except OSError:
                 return
-            with conn:
-                with contextlib.suppress(OSError):
-                    conn.sendall((json.dumps(self.totals()) + "\n").encode())
+            with conn, contextlib.suppress(OSError):
+                conn.sendall((json.dumps(self.totals()) + "\n").encode())
 
 
 def read_totals(control_path: str, timeout: float = 5.0) -> dict[str, int]:

@@ -38,7 +38,12 @@ import duckdb
 from byte_counter import read_totals
 
 EXTENSIONS = ("postgres", "mysql", "sqlite")
-SCAN_SOURCES = {"POSTGRES": "postgres", "MYSQL": "mariadb", "SQLITE": "sqlite", "PARQUET": "parquet"}
+SCAN_SOURCES = {
+    "POSTGRES": "postgres",
+    "MYSQL": "mariadb",
+    "SQLITE": "sqlite",
+    "PARQUET": "parquet",
+}
 PROFILE_METRICS = {
     "OPERATOR_NAME": "true",
     "OPERATOR_TYPE": "true",
@@ -105,9 +110,7 @@ def connect(job: dict[str, Any]) -> tuple[duckdb.DuckDBPyConnection, dict[str, A
     for table, location in job["parquet"].items():
         path = Path(location)
         pattern = str(path / "*.parquet") if path.is_dir() else str(path)
-        con.execute(
-            f'CREATE VIEW files."{table}" AS SELECT * FROM read_parquet({_quote(pattern)})'
-        )
+        con.execute(f'CREATE VIEW files."{table}" AS SELECT * FROM read_parquet({_quote(pattern)})')
     rows = con.execute(
         "SELECT name, value FROM duckdb_settings() WHERE name IN "
         "('threads', 'pg_pages_per_task', 'pg_use_binary_copy', 'pg_use_ctid_scan', "
@@ -144,8 +147,9 @@ def profile_summary(path: Path) -> tuple[dict[str, int], int | None]:
         for key, source in SCAN_SOURCES.items():
             if key in name:
                 rows[source] = rows.get(source, 0) + int(node.get("operator_cardinality") or 0)
-    bytes_read = tree.get("total_bytes_read")
-    return rows, int(bytes_read) if bytes_read is not None else None
+    # DuckDB 1.5 leaves this at 0 for read_parquet over local files: absent, not zero.
+    bytes_read = int(tree.get("total_bytes_read") or 0)
+    return rows, bytes_read or None
 
 
 def run_query(
@@ -161,7 +165,7 @@ def run_query(
     con.execute(f"PRAGMA profiling_output = {_quote(profile)}")
     con.execute(f"SET custom_profiling_settings = {_quote(json.dumps(PROFILE_METRICS))}")
     started = time.perf_counter()
-    table = con.execute(sql).fetch_arrow_table()
+    table = con.execute(sql).to_arrow_table()
     first = time.perf_counter() - started
     con.execute("PRAGMA disable_profiling")
     out["rows"] = table.num_rows
@@ -178,7 +182,7 @@ def run_query(
             break
         before = _snapshot(counters)
         started = time.perf_counter()
-        table = con.execute(sql).fetch_arrow_table()
+        table = con.execute(sql).to_arrow_table()
         out["times"].append(time.perf_counter() - started)
         wire_runs.append(_delta(before, _snapshot(counters)))
         out["rows"] = table.num_rows

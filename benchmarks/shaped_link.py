@@ -60,9 +60,9 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 class ShapedLink:
-    def __init__(self, rate: str = "100mbit", delay_ms: float = 5.0) -> None:
-        self.rate = rate
-        self.delay_ms = delay_ms
+    def __init__(self, rate: str | None = "100mbit", delay_ms: float = 5.0) -> None:
+        self.rate = rate  # None: a plain link, no shaping at all
+        self.delay_ms = delay_ms if rate else 0.0
         self.netem = False
         self.qdisc = ""
         self.is_up = False
@@ -77,6 +77,8 @@ class ShapedLink:
         return ["ip", "netns", "exec", NAMESPACE]
 
     def describe(self) -> str:
+        if not self.rate:
+            return f"veth {HOST_ADDR} <-> netns {NAMESPACE} {NS_ADDR}, not shaped"
         where = "netem on both veth ends" if self.netem else "proxy, each direction"
         return (
             f"veth {HOST_ADDR} <-> netns {NAMESPACE} {NS_ADDR}; rate {self.rate} by "
@@ -99,14 +101,16 @@ class ShapedLink:
             _run(*ns, "ip", "link", "set", NS_IF, "up")
             _run(*ns, "ip", "link", "set", "lo", "up")
             self.is_up = True
-            self._shape([], HOST_IF)
-            self._shape(ns, NS_IF)
+            if self.rate:
+                self._shape([], HOST_IF)
+                self._shape(ns, NS_IF)
         except BaseException:
             self.down()
             raise
         return self
 
     def _shape(self, prefix: list[str], dev: str) -> None:
+        assert self.rate
         netem = [
             *prefix, "tc", "qdisc", "add", "dev", dev, "root", "netem",
             "rate", self.rate, "delay", f"{self.delay_ms:g}ms", "limit", "10000",
@@ -187,7 +191,7 @@ def down() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["up", "down", "check"])
-    parser.add_argument("--rate", default="100mbit")
+    parser.add_argument("--rate", default="100mbit", help="'none' for a plain link")
     parser.add_argument("--delay-ms", type=float, default=5.0)
     args = parser.parse_args(argv)
     if args.action == "down":
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"shaped link unavailable: {reason}", file=sys.stderr)
         return 1
-    link = ShapedLink(args.rate, args.delay_ms).up()
+    link = ShapedLink(None if args.rate == "none" else args.rate, args.delay_ms).up()
     print(link.describe())
     if args.action == "check":
         try:

@@ -76,6 +76,14 @@ class PostgresDialect(SourceDialect):
     name = "postgresql"
     sqlglot_dialect = "postgres"
 
+    def why_not(self, node: exp.Expr) -> str | None:
+        if isinstance(node, exp.Ordered) and is_string(node.this):
+            select = node.find_ancestor(exp.Select)
+            if select is not None and select.args.get("distinct"):
+                # COLLATE "C" on the key would take it out of the DISTINCT select list.
+                return "PostgreSQL cannot order a DISTINCT query by code point in place"
+        return super().why_not(node)
+
     def prepare(self, tree: exp.Expr) -> exp.Expr:
         # String order depends on the database collation; the query means code-point order.
         def collate(node: exp.Expr) -> exp.Expr:
@@ -147,6 +155,8 @@ class MySQLDialect(SourceDialect):
             return "MySQL compares strings case-insensitively"
         if isinstance(node, exp.Window):
             return "window semantics are checked locally"
+        if isinstance(node, exp.Avg | exp.Div):
+            return "MySQL keeps only four extra decimal places in averages and divisions"
         return super().why_not(node)
 
     def why_not_filter(self, node: exp.Expr) -> str | None:

@@ -64,8 +64,13 @@ class Executor:
         stats = RunStats()
         if plan.residual is None:
             (fragment,) = plan.fragments
-            reader = self._stream_fragment(fragment, stats)
-            return QueryResult(_finishing(reader, stats, started), stats, plan)
+            stream = _Stream(self, fragment, {}, stats, self._deadline(started))
+            try:
+                reader = stream.reader()
+            except BaseException:
+                stream.cancel()
+                raise
+            return QueryResult(_finishing(reader, stats, started, stream.cancel), stats, plan)
         streamed = _streamable(plan)
         materialized = [f for f in plan.fragments if f.id not in streamed]
         tables: dict[str, Any] = self._fetch_all(materialized, stats)
@@ -94,7 +99,8 @@ class Executor:
         tables: dict[str, pa.Table] = {}
         pending = list(fragments)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.max_workers)
+        try:
             while pending:
                 ready = [
                     f for f in pending if all(d.from_fragment in tables for d in f.dynamic_filters)
@@ -123,6 +129,9 @@ class Executor:
                     tables[fragment.id] = table
                     stats.fragments[fragment.id] = fstats
                 pending = [f for f in pending if f not in ready]
+        finally:
+            # Never wait for a source that is still answering after a failure or a timeout.
+            pool.shutdown(wait=False, cancel_futures=True)
         return tables
 
     def _fetch(
@@ -178,39 +187,6 @@ class Executor:
             table = pa.table({"__one": pa.nulls(table.num_rows, pa.int8())})
         return (table.to_reader() if stream else table), keys
 
-    def _stream_fragment(self, fragment: Fragment, stats: RunStats) -> pa.RecordBatchReader:
-        started = time.perf_counter()
-        connector = self.open_source(fragment.source)
-        fstats = FragmentStats(sql=fragment.sql())
-        stats.fragments[fragment.id] = fstats
-        try:
-            if fragment.query is not None:
-                reader = connector.fetch(fstats.sql or "")
-            else:
-                table, _ = self._scan(connector, fragment, {})
-                reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
-        except Exception as exc:
-            connector.close()
-            raise _fragment_error(fragment, exc) from None
-        schema = conform_schema(reader.schema, fragment.output_types)
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                for batch in reader:
-                    batch = conform_batch(batch, schema)
-                    fstats.rows += batch.num_rows
-                    fstats.bytes += batch.nbytes
-                    yield batch
-            except GuajieError:
-                raise
-            except Exception as exc:
-                raise _fragment_error(fragment, exc) from None
-            finally:
-                fstats.seconds = time.perf_counter() - started
-                connector.close()
-
-        return pa.RecordBatchReader.from_batches(schema, batches())
-
     # -- local ---------------------------------------------------------------------------
     def _run_residual(
         self, plan: Plan, tables: dict[str, Any], streams: list[_Stream]
@@ -230,8 +206,9 @@ class Executor:
                 if stream.error is not None:
                     return stream.error
             return ExecutionError(
-                f"The local engine failed: {_first_line(str(exc))}",
-                "This is a planning gap; `guajie explain` shows the plan.",
+                f"The query failed while combining the sources' rows: {_first_line(str(exc))}",
+                "Check the casts and functions the query applies; `guajie explain` shows "
+                "what ran where.",
             )
 
         try:
@@ -246,7 +223,9 @@ class Executor:
                         batch = reader.read_next_batch()
                     except StopIteration:
                         return
-                    except (duckdb.Error, pa.ArrowException) as exc:
+                    except GuajieError:
+                        raise
+                    except Exception as exc:  # DuckDB surfaces some errors as OSError
                         raise fail(exc) from None
                     yield batch
             finally:
@@ -380,13 +359,20 @@ def _streamable(plan: Plan) -> set[str]:
 
 
 def _finishing(
-    reader: pa.RecordBatchReader, stats: RunStats, started: float
+    reader: pa.RecordBatchReader,
+    stats: RunStats,
+    started: float,
+    on_close: Callable[[], None] | None = None,
 ) -> pa.RecordBatchReader:
     def batches() -> Iterator[pa.RecordBatch]:
         rows = 0
-        for batch in reader:
-            rows += batch.num_rows
-            yield batch
+        try:
+            for batch in reader:
+                rows += batch.num_rows
+                yield batch
+        finally:
+            if on_close is not None:
+                on_close()
         stats.rows = rows
         stats.total_seconds = time.perf_counter() - started
 
@@ -506,6 +492,10 @@ def _cast(array: Any, target: pa.DataType) -> Any:
     if array.type == target:
         return array
     try:
+        if pa.types.is_decimal(target) and pa.types.is_integer(array.type):
+            # A whole-number decimal read back as an integer (SQLite's numeric affinity):
+            # widen first, then narrow with the value check on.
+            return array.cast(pa.decimal128(38, target.scale)).cast(target)
         if pa.types.is_decimal(target) and pa.types.is_floating(array.type):
             array = pc.round(array, target.scale)
         if (

@@ -12,11 +12,14 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer import optimize
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
 
 from guajie.catalog.errors import did_you_mean
 
 from .catalog_view import CatalogView, TableInfo, sqlglot_schema
 from .errors import QueryError, QuerySyntaxError, ReadOnlyError
+from .validate import validate
 
 _QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
 
@@ -38,7 +41,7 @@ def parse_read_only(sql: str, dialect: str = "trino") -> exp.Query:
             first.get("highlight"),
         ) from None
     except TokenError as exc:
-        raise QuerySyntaxError(str(exc)) from None
+        raise _token_error(sql, str(exc)) from None
     if not statements:
         raise ReadOnlyError("The query is empty.", "Write one SELECT statement.")
     if len(statements) > 1:
@@ -57,12 +60,29 @@ def parse_read_only(sql: str, dialect: str = "trino") -> exp.Query:
             "(results go back into the pool with --into).",
         )
     for node in tree.walk():
+        if isinstance(node, exp.Lock):
+            raise ReadOnlyError(
+                "SELECT ... FOR UPDATE/SHARE locks rows and is not allowed.",
+                "Remove the locking clause; guajie only reads.",
+            )
         if isinstance(node, exp.Into):
             raise ReadOnlyError(
                 "SELECT ... INTO writes a table and is not allowed.",
                 "Use `guajie query ... --into NAME` to write results back.",
             )
     return tree  # type: ignore[return-value]
+
+
+def _token_error(sql: str, message: str) -> QuerySyntaxError:
+    """The tokenizer reports no position; an unclosed quote is the usual cause, so point at
+    the last quote that opens a string."""
+    for quote, what in (("'", "string"), ('"', "quoted identifier")):
+        if sql.count(quote) % 2:
+            offset = sql.rfind(quote)
+            line = sql.count("\n", 0, offset) + 1
+            column = offset - (sql.rfind("\n", 0, offset) + 1) + 1
+            return QuerySyntaxError(f"unterminated {what}", line, column, sql[offset : offset + 12])
+    return QuerySyntaxError(message)
 
 
 def bind_tables(tree: exp.Expr, view: CatalogView) -> list[TableInfo]:
@@ -152,8 +172,14 @@ def resolve_name(parts: list[str], view: CatalogView) -> TableInfo:
 def optimize_tree(
     tree: exp.Expr, view: CatalogView, dialect: str, tables: list[TableInfo]
 ) -> exp.Query:
+    schema = sqlglot_schema(tables)
     try:
-        optimized = optimize(tree, schema=sqlglot_schema(tables), dialect=dialect)  # type: ignore[arg-type]
+        # Trino's semantic checks run on the qualified tree as written, before the optimizer
+        # adds implicit casts that would hide a string compared with a date.
+        checked = qualify(tree.copy(), schema=schema, dialect=dialect)  # type: ignore[arg-type]
+        annotate_types(checked, schema=schema, dialect=dialect)  # type: ignore[arg-type]
+        validate(checked)
+        optimized = optimize(tree, schema=schema, dialect=dialect)  # type: ignore[arg-type]
     except OptimizeError as exc:
         raise _column_error(str(exc), tables) from None
     return optimized  # type: ignore[return-value]
@@ -166,6 +192,12 @@ def _column_error(message: str, tables: list[TableInfo]) -> QueryError:
     )
     if m:
         name = m.group(1).split(".")[-1].strip('"')
+        holders = sorted(t.qualified_name for t in tables if t.column(name) is not None)
+        if len(holders) > 1:
+            return QueryError(
+                f"Column '{name}' is ambiguous: {' and '.join(holders)} both have it.",
+                f"Qualify it with its table or alias, e.g. t.{name}.",
+            )
         return QueryError(
             f"Unknown column '{name}'.",
             did_you_mean(name, columns)

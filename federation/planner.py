@@ -49,7 +49,6 @@ def plan_query(sql: str, view: CatalogView, *, dialect: str = "trino") -> Plan:
             "Name at least one catalog dataset, e.g. FROM source.schema.table.",
         )
     optimized = optimize_tree(tree, view, dialect, tables)
-    check_join_types(optimized)
     planner = _Planner(view, optimized)
     planner.run()
     residual = None if planner.root_pushed else optimized
@@ -61,36 +60,6 @@ def plan_query(sql: str, view: CatalogView, *, dialect: str = "trino") -> Plan:
         output_columns=columns,
         datasets=sorted(t.qualified_name for t in tables),
     )
-
-
-def check_join_types(tree: exp.Expr) -> None:
-    """Refuse joins that compare a string with a number or a date, as Trino does."""
-    for eq in tree.find_all(exp.EQ):
-        if not isinstance(eq.parent, exp.Join) and not _in_join_condition(eq):
-            continue
-        left, right = eq.left, eq.right
-        if left.type is None or right.type is None:
-            continue
-        lt, rt = left.type, right.type
-        text = {exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR, exp.DataType.Type.TEXT}
-        if (
-            (lt.this in text) != (rt.this in text)
-            and not lt.is_type("unknown", "null")
-            and not rt.is_type("unknown", "null")
-        ):
-            raise QueryError(
-                f"Join compares {left.sql('trino')} ({lt.sql('trino')}) with "
-                f"{right.sql('trino')} ({rt.sql('trino')}): a string cannot equal a "
-                f"{'number or date' if lt.this in text else rt.sql('trino').lower()}.",
-                "CAST one side to the other's type, e.g. CAST(x AS VARCHAR).",
-            )
-
-
-def _in_join_condition(node: exp.Expr) -> bool:
-    parent = node.parent
-    while parent is not None and isinstance(parent, exp.And | exp.Paren):
-        parent = parent.parent
-    return isinstance(parent, exp.Join)
 
 
 @dataclass

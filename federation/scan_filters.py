@@ -90,6 +90,8 @@ def _scalar(value: Any, column: str, types: dict[str, Any] | None) -> Any:
     t = types.get(column)
     if t is None:
         return value
+    if pa.types.is_floating(t) and isinstance(value, Decimal):
+        return float(value)  # the column's own precision, as the query's engine compares
     if pa.types.is_decimal(t) and isinstance(value, int | float | Decimal):
         return pa.scalar(Decimal(str(value)), type=pa.decimal128(38, max(t.scale, _scale(value))))
     if pa.types.is_date(t) and isinstance(value, str):
@@ -114,17 +116,19 @@ def _scale(value: Any) -> int:
     return 0
 
 
-def _convert(node: exp.Expr, types: dict[str, Any] | None) -> Any:
+def _convert(node: exp.Expr, types: dict[str, Any] | None, negated: bool = False) -> Any:
+    """``negated`` says the result will be inverted by an enclosing NOT: the few kernels that
+    answer false instead of SQL's unknown for NULL must then keep NULL rows out."""
     import pyarrow.compute as pc
 
     if isinstance(node, exp.Paren):
-        return _convert(node.this, types)
+        return _convert(node.this, types, negated)
     if isinstance(node, exp.And):
-        return _convert(node.left, types) & _convert(node.right, types)
+        return _convert(node.left, types, negated) & _convert(node.right, types, negated)
     if isinstance(node, exp.Or):
-        return _convert(node.left, types) | _convert(node.right, types)
+        return _convert(node.left, types, negated) | _convert(node.right, types, negated)
     if isinstance(node, exp.Not):
-        return ~_convert(node.this, types)
+        return ~_convert(node.this, types, not negated)
     if isinstance(node, exp.Binary) and type(node) in _COMPARE:
         left, right, kind = node.left, node.right, type(node)
         if _column(left) is None and _column(right) is not None:
@@ -148,7 +152,8 @@ def _convert(node: exp.Expr, types: dict[str, Any] | None) -> Any:
         values = [_scalar(literal_value(v), name, types) for v in node.expressions]
         if types is not None and any(hasattr(v, "as_py") for v in values):
             values = [v.as_py() if hasattr(v, "as_py") else v for v in values]
-        return pc.field(name).isin(values)
+        member = pc.field(name).isin(values)  # false, not unknown, for NULL
+        return member | pc.field(name).is_null() if negated else member
     if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
         name = _column(node.this)
         if name is None:

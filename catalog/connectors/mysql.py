@@ -23,7 +23,11 @@ exactly should not be pushed down, or should compare ``BINARY`` values.
 :class:`~.base.Capabilities` has no field for this yet.
 
 :meth:`MySQLConnector.fetch` runs plain queries only (``SELECT``/``WITH``/``VALUES``/``TABLE``),
-unbuffered, inside ``START TRANSACTION READ ONLY``.
+inside ``START TRANSACTION READ ONLY``. It prepares the statement first (checking it and
+learning its columns' exact types without running it); ``connectorx``, when installed, then
+reads the whole result into Arrow in native code over an unencrypted connection, so a result
+must fit in memory. Otherwise (and when ``?sslmode=`` asks for TLS, and for what connectorx
+cannot carry exactly) pymysql streams the rows unbuffered. See :mod:`.arrow_drivers`.
 
 Types map to Arrow as pyarrow prints them: ``tinyint(1)`` (MariaDB's ``BOOLEAN``) and
 ``bit(1)`` are ``bool``; unsigned integers are ``uint*``; ``year`` is ``int16``; ``datetime``
@@ -38,6 +42,8 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
+import struct
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -46,6 +52,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ..errors import InvalidInputError
 from ..models import ColumnStats
+from .arrow_drivers import connectorx, is_rust_panic, map_values, rebatch, redact_secret
 from .base import Capabilities, Connector, CrawledColumn, CrawledDataset
 
 if TYPE_CHECKING:
@@ -598,10 +605,17 @@ class MySQLConnector(Connector):
         return Capabilities(dialect="mysql", joins=True, aggregates=True, window_functions=True)
 
     def fetch(self, sql: str) -> pa.RecordBatchReader:
-        """Stream the result of one statement, unbuffered, in a read-only transaction."""
-        import pyarrow as pa
+        """The result of one plain query, read in a read-only transaction, as Arrow.
+
+        The statement is prepared first (which checks it and describes its columns without
+        running it). With ``connectorx`` installed, the driver then reads the whole result
+        into Arrow in native code and the batches are handed out from memory, so a result
+        must fit in memory. Without it, over TLS (``?sslmode=``), for column types it does
+        not carry exactly (JSON, spatial, NULL-typed, decimals with more than 10 places) and
+        for values it cannot read (zero dates, ``TIME`` outside a day), the rows stream
+        unbuffered through pymysql instead. Both give the same Arrow types.
+        """
         import pymysql
-        from pymysql.cursors import SSCursor
 
         statement = sql.strip().rstrip(";").rstrip()
         if not _is_query(statement):
@@ -611,10 +625,114 @@ class MySQLConnector(Connector):
                 "only queries (SELECT, WITH, VALUES, TABLE) can be fetched from a source.",
                 "Pushed-down fragments are read-only queries.",
             )
-        conn = self._connect()
+        # ?sslmode=disabled means no TLS at all (pymysql 1.2 otherwise tries it first).
+        sslmode = self.target.sslmode
+        tls: dict[str, Any] = {"ssl_disabled": True} if sslmode == "disabled" else {}
+        conn = self._connect(**tls)
+        # connectorx is given no TLS settings: with ?sslmode= asking for TLS, pymysql reads.
+        if connectorx() is not None and sslmode in (None, "disabled"):
+            try:
+                fields = _prepared_fields(conn, statement)
+            except pymysql.Error as exc:
+                conn.close()
+                raise self._query_error(exc, "running the query") from None
+            except Exception:  # an unexpected answer: the connection may be out of step
+                with contextlib.suppress(Exception):
+                    conn.close()
+                conn, fields = self._connect(**tls), None
+            if fields is not None and all(_connectorx_reads(f) for f in fields):
+                conn.close()
+                reader = self._fetch_connectorx(statement, fields)
+                if reader is not None:
+                    return reader
+                conn = self._connect(**tls)
+        return self._fetch_rows(conn, statement)
+
+    # -- fetch() through connectorx -----------------------------------------------------------
+
+    def _connectorx_url(self) -> str:
+        """A URL for the driver, password included: built in memory, never shown."""
+        target = self.target
+        auth = quote(target.user, safe="") if target.user else ""
+        if self.password is not None:
+            auth += ":" + quote(self.password, safe="")
+        netloc = f"{auth}@{target.address}" if auth else target.address
+        # prefer_socket=false: the driver would otherwise swap a loopback address for the
+        # server's unix socket, which may belong to another server than the one named.
+        return (
+            f"mysql://{netloc}/{quote(target.database, safe='')}"
+            f"?tcp_connect_timeout_ms={CONNECT_TIMEOUT * 1000}&prefer_socket=false"
+        )
+
+    def _fetch_connectorx(self, statement: str, fields: list[Any]) -> pa.RecordBatchReader | None:
+        """The result read whole by connectorx, or None when the row path must read it."""
+        import pyarrow as pa
+
+        cx = connectorx()
+        assert cx is not None
+        names = [
+            field_arrow_type(f.type_code, f.flags, f.length, f.scale, f.charsetnr) for f in fields
+        ]
+        schema = pa.schema(
+            [pa.field(f.name, arrow_data_type(t)) for f, t in zip(fields, names, strict=True)]
+        )
+        try:
+            table = cx.read_sql(
+                self._connectorx_url(),
+                statement,
+                return_type="arrow",
+                pre_execution_query=["SET SESSION time_zone = '+00:00'", _READ_ONLY],
+            )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # pyo3 panics derive from BaseException
+            text = redact_secret(str(exc), self.password)
+            if is_rust_panic(exc) or "decimal" in text.lower():
+                return None  # a value it cannot convert: the row path reads (or refuses) it
+            raise self._connectorx_error(text) from None
+        if table.num_columns != len(fields):
+            return None
+        pending = deque(table.to_batches())
+        del table
+
+        def convert(batch: pa.RecordBatch) -> pa.RecordBatch:
+            arrays = [
+                _from_connectorx(batch.column(i), name, field.type)
+                for i, (name, field) in enumerate(zip(names, schema, strict=True))
+            ]
+            return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while pending:
+                try:
+                    converted = convert(pending.popleft())
+                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError) as exc:
+                    pending.clear()
+                    raise self.error(
+                        f"a value does not fit its Arrow column type ({exc}).",
+                        "Cast the column in the query (e.g. to CHAR or a narrower DECIMAL).",
+                    ) from None
+                yield from rebatch([converted], FETCH_BATCH_ROWS)
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def _connectorx_error(self, text: str) -> Exception:
+        if m := _CONNECTORX_SERVER_ERROR_RE.search(text):
+            return self._query_error(Exception(int(m.group(1)), m.group(2)), "running the query")
+        first = text.strip().splitlines()[0] if text.strip() else "unknown error"
+        return self.error(f"reading the query's rows failed: {first}")
+
+    # -- fetch() through pymysql --------------------------------------------------------------
+
+    def _fetch_rows(self, conn: Any, statement: str) -> pa.RecordBatchReader:
+        """Stream the result unbuffered through pymysql, converting rows in Python."""
+        import pyarrow as pa
+        import pymysql
+        from pymysql.cursors import SSCursor
+
         try:
             cur = conn.cursor(SSCursor)
-            cur.execute("START TRANSACTION READ ONLY")
+            cur.execute(_READ_ONLY)
             cur.execute(statement)
             fields = cur._result.fields if cur._result is not None else []
         except pymysql.Error as exc:
@@ -657,6 +775,66 @@ class MySQLConnector(Connector):
                     conn.close()
 
         return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+_READ_ONLY = "START TRANSACTION READ ONLY"
+_CONNECTORX_SERVER_ERROR_RE = re.compile(r"ERROR (\d+) \([0-9A-Z]+\): (.*?)\s*\}?\s*$", re.S)
+# Result-set field types connectorx reads (JSON values it re-serialises; NULL, SET, spatial
+# and the internal NEWDATE types it cannot read at all).
+_CONNECTORX_TYPES = frozenset(
+    {_DECIMAL, _TINY, _SHORT, _LONG, _FLOAT, _DOUBLE, _TIMESTAMP, _LONGLONG, _INT24, _DATE}
+    | {_TIME, _DATETIME, _YEAR, _VARCHAR, _BIT, _NEWDECIMAL, _ENUM, *_BLOBS, 253, 254}
+)
+# connectorx carries every decimal as decimal128(38, 10): more places would be rounded.
+_CONNECTORX_MAX_SCALE = 10
+
+
+def _connectorx_reads(field: Any) -> bool:
+    """Whether connectorx reads a result column exactly (its values aside)."""
+    if field.type_code not in _CONNECTORX_TYPES:
+        return False
+    return field.type_code not in (_DECIMAL, _NEWDECIMAL) or field.scale <= _CONNECTORX_MAX_SCALE
+
+
+def _from_connectorx(values: pa.Array, name: str, target: pa.DataType) -> pa.Array:
+    """A column as connectorx returns it, in the type the crawl reports."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if values.type == target:
+        return values
+    binary = pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)
+    if name == "bool" and binary:  # bit(1)
+        return pc.not_equal(values, pa.scalar(b"\x00", values.type))
+    if name == "uint64" and binary:  # bit(n)
+        return map_values(values, target, _bits)
+    if name == "string" and binary:
+        try:
+            return values.cast(target)
+        except pa.ArrowInvalid:  # not UTF-8: decoded leniently, as the row path does
+            return map_values(values, target, _text)
+    return values.cast(target)
+
+
+def _prepared_fields(conn: Any, statement: str) -> list[Any]:
+    """The result columns of ``statement``, from the server preparing it (not running it).
+
+    pymysql has no prepared statements, so this speaks the protocol's ``COM_STMT_PREPARE``
+    and ``COM_STMT_CLOSE`` on its connection. Raises the server's error as pymysql does.
+    """
+    from pymysql.constants import COMMAND
+    from pymysql.protocol import FieldDescriptorPacket
+
+    conn._execute_command(COMMAND.COM_STMT_PREPARE, statement)
+    head = conn._read_packet().get_all_data()
+    statement_id, columns, params = struct.unpack_from("<IHH", head, 1)
+    for _ in range(params + (1 if params else 0)):  # parameter definitions, then EOF
+        conn._read_packet()
+    fields = [conn._read_packet(FieldDescriptorPacket) for _ in range(columns)]
+    if columns:
+        conn._read_packet()  # EOF
+    conn._execute_command(COMMAND.COM_STMT_CLOSE, struct.pack("<I", statement_id))
+    return fields
 
 
 def _column_stats(found: tuple[Any, ...], table_rows: int | None, arrow: str) -> ColumnStats:

@@ -19,12 +19,21 @@ Figures are the planner's estimates as of the last ``ANALYZE``/``VACUUM``:
 Partitions are folded into their partitioned table: they are not datasets of their own, and
 their row counts, sizes and change counters add up to the parent's.
 
+:meth:`PostgresConnector.fetch` runs a fragment in a read-only transaction with the session
+time zone at UTC. With ``adbc-driver-postgresql`` installed, the driver decodes rows in native
+code and batches stream as they arrive; results holding a type it cannot report exactly
+(numeric and inet arrays, ranges, types created after this process first connected) come
+through a server-side cursor instead, converted in Python, as they do without the driver.
+Both give the crawl's Arrow types and the same values (except dates and timestamps outside
+the years 1-9999, which only the driver reads). See :mod:`.arrow_drivers`.
+
 Types map to Arrow as pyarrow prints them. Choices worth knowing: ``numeric`` without a
 declared precision becomes ``decimal128(38, 10)`` (:meth:`PostgresConnector.fetch` rounds
-values to 10 decimal places; it turns numeric ``NaN`` and infinities into nulls); arrays become
+values to 10 decimal places, half to even; it turns numeric ``NaN`` and infinities into nulls,
+and refuses infinite dates and timestamps); ``char(n)`` values lose their padding; arrays become
 ``list<item: T>`` of their element type; ``interval`` becomes ``month_day_nano_interval``
-(fetched values count a month as 30 days); enums, ``json``, ``uuid``, network, geometric,
-range and composite types, ``timetz`` and anything unknown become ``string``.
+(fetched values count a month as 30 days, a year as 365); enums, ``json``, ``uuid``, network,
+geometric, range and composite types, ``timetz`` and anything unknown become ``string``.
 """
 
 from __future__ import annotations
@@ -47,6 +56,14 @@ from psycopg.types.string import TextLoader
 
 from ..errors import InvalidInputError, did_you_mean
 from ..models import ColumnStats
+from .arrow_drivers import (
+    ADBC_DATABASES,
+    adbc_connect_text,
+    adbc_postgresql,
+    adbc_server_message,
+    rebatch,
+    redact_secret,
+)
 from .base import Capabilities, Connector, CrawledColumn, CrawledDataset
 
 if TYPE_CHECKING:
@@ -559,12 +576,214 @@ def _converter(arrow_type: str) -> Callable[[Any], Any] | None:
         return _interval
     if arrow_type == "string":
         return _text
+    if arrow_type == "list<item: string>":
+        return _text_list
     if arrow_type.startswith("list<item: "):
         inner = _converter(arrow_type[len("list<item: ") : -1])
         if inner is None:
             return None
         return lambda v: None if v is None else [inner(x) for x in v]
     return None
+
+
+def _text_list(value: Any) -> list[str | None] | None:
+    if isinstance(value, str):  # an array type psycopg does not know (e.g. of an enum)
+        return parse_array_literal(value)
+    return None if value is None else [_text(x) for x in value]
+
+
+# --------------------------------------------------------------------------------------------
+# fetch() through ADBC: what the driver returns, turned into the types the crawl reports
+
+FETCH_BATCH_BYTES = 16 * 1024 * 1024  # the driver's batch size hint (bytes of COPY data)
+# The start of PostgreSQL's date range (4714-11-24 BC) in days and microseconds since 1970:
+# the driver wraps infinities (and a few far-future timestamps) around to values below it.
+_MIN_DATE32 = -2_440_588
+_MIN_TIMESTAMP_US = _MIN_DATE32 * 86_400_000_000
+_DAY_US = 86_400_000_000
+# Comments and opening parentheses may come before a query's first keyword.
+_LEADING_NOISE_RE = re.compile(r"(?:\s+|\(|--[^\n]*(?:\n|$)|/\*[\s\S]*?\*/)*+")
+_QUERY_START_RE = re.compile(r"(?i)(select|with|values|table)\b")
+
+
+@dataclass
+class _AdbcColumn:
+    """How one result column travels through the driver and becomes its Arrow type."""
+
+    name: str
+    target: str  # the Arrow type, as arrow_type_for() prints it
+    convert: Callable[[pa.Array], pa.Array]
+    cast: str | None = None  # an expression the server applies first, e.g. "({})::text"
+    array: bool = False
+
+
+def _unpad_array(values: pa.Array) -> pa.Array:
+    import pyarrow.compute as pc
+
+    return pc.utf8_rtrim(values, characters=" ")
+
+
+def _in_range(minimum: int, width: int) -> Callable[[pa.Array], pa.Array]:
+    """Pass date/timestamp values through, refusing the driver's wrapped-around ones."""
+
+    def check(values: pa.Array) -> pa.Array:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if values.null_count < len(values):
+            lowest = pc.min(values.view(pa.int32() if width == 32 else pa.int64())).as_py()
+            if lowest < minimum:
+                raise pa.ArrowInvalid("an infinite or out-of-range date or timestamp")
+        return values
+
+    return check
+
+
+def _interval_from_driver(value: Any) -> tuple[int, int, int] | None:
+    """An interval as psycopg reads it (a month is 30 days, a year 365), then normalised
+    the way :class:`datetime.timedelta` normalises it."""
+    if value is None:
+        return None
+    months, days, nanoseconds = value.months, value.days, value.nanoseconds
+    years, rest = divmod(abs(months), 12)
+    month_days = 365 * years + 30 * rest
+    days += month_days if months >= 0 else -month_days
+    whole_days, micros = divmod(days * _DAY_US + nanoseconds // 1000, _DAY_US)
+    return (0, whole_days, micros * 1000)
+
+
+def _scalar_plan(
+    typname: str, typmod: int | None, storage: pa.DataType
+) -> tuple[str, Callable[[pa.Array], pa.Array], str | None] | None:
+    """``(target type, conversion, server-side cast)`` for a non-array column, or None when
+    the driver's output cannot be turned into the crawl's type exactly."""
+    import pyarrow as pa
+
+    from .arrow_drivers import map_values, numeric_text_to_decimal
+
+    if typname == "numeric":
+        if typmod is None:
+            return None  # the driver did not say (older versions, array elements)
+        target = numeric_type_for(typmod)
+        if target == "string":
+            return target, _same, _TO_TEXT  # PostgreSQL's own spelling, as the row path gives
+        if not pa.types.is_string(storage):
+            return None
+        decimal = arrow_data_type(target)
+        places = 10 if target == UNCONSTRAINED_NUMERIC else None
+        return target, lambda a: numeric_text_to_decimal(a, decimal, round_places=places), None
+    target = arrow_type_for(typname, -1 if typmod is None else typmod)
+    if target == "string":
+        if not pa.types.is_string(storage):
+            # The output function's text, as the row path reads it: a cast to text is that
+            # for every type but inet (the cast always shows the netmask; abbrev() does not).
+            return target, _same, "abbrev({})" if typname == "inet" else _TO_TEXT
+        return target, (_unpad_array if typname == "bpchar" else _same), None
+    wanted = arrow_data_type(target)
+    if target == "uint32" and storage == pa.int32():  # oid
+        return target, lambda a: a.view(pa.uint32()), None
+    if storage != wanted:
+        return None
+    if target == "month_day_nano_interval":
+        return target, lambda a: map_values(a, wanted, _interval_from_driver), None
+    if target == "date32[day]":
+        return target, _in_range(_MIN_DATE32, 32), None
+    if target.startswith("timestamp["):
+        return target, _in_range(_MIN_TIMESTAMP_US, 64), None
+    return target, _same, None
+
+
+def _same(values: pa.Array) -> pa.Array:
+    return values
+
+
+_TO_TEXT = "({})::text"
+
+
+def _adbc_column(field: pa.Field) -> _AdbcColumn | None:
+    """The plan for one column the driver described, or None to use the row path."""
+    import pyarrow as pa
+
+    from .arrow_drivers import map_list_values
+
+    metadata = field.metadata or {}
+    typname = metadata.get(b"POSTGRESQL:type", b"").decode("utf-8", "replace")
+    raw_typmod = metadata.get(b"POSTGRESQL:typmod")
+    typmod = int(raw_typmod) if raw_typmod is not None else None
+    storage = _storage_type(field.type)
+    if not typname or typname.startswith("unnamed<"):
+        return None  # a type the driver's catalogue does not know (ranges, new types)
+    if not pa.types.is_list(storage):
+        plan = _scalar_plan(typname, typmod, storage)
+        if plan is None:
+            return None
+        target, convert, cast = plan
+        return _AdbcColumn(field.name, target, _storage_of(convert), cast)
+    if not typname.startswith("_"):
+        return None  # int2vector, oidvector
+    item = _scalar_plan(typname[1:], None, _storage_type(storage.value_type))
+    if item is None:
+        return None
+    item_target, item_convert, item_cast = item
+    target = f"list<item: {item_target}>"
+    if item_cast == _TO_TEXT:
+        return _AdbcColumn(field.name, target, _same, "({})::text[]", array=True)
+    if item_cast is not None:
+        return None
+    item_convert = _storage_of(item_convert)
+    return _AdbcColumn(
+        field.name, target, lambda a: map_list_values(a, item_convert), None, array=True
+    )
+
+
+def _storage_type(data_type: pa.DataType) -> pa.DataType:
+    import pyarrow as pa
+
+    return data_type.storage_type if isinstance(data_type, pa.BaseExtensionType) else data_type
+
+
+def _storage_of(convert: Callable[[pa.Array], pa.Array]) -> Callable[[pa.Array], pa.Array]:
+    """``convert`` applied to an extension array's storage (json, opaque numeric, ...)."""
+
+    def run(values: pa.Array) -> pa.Array:
+        import pyarrow as pa
+
+        if isinstance(values, pa.ExtensionArray):
+            values = values.storage
+        return convert(values)
+
+    return run
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _adbc_query(statement: str, columns: list[_AdbcColumn]) -> tuple[str, int]:
+    """The statement to run, and how many extra columns (array dimension checks) follow.
+
+    Columns that need a cast, and arrays (whose bounds the driver wants to start at 1 and
+    whose dimensions it flattens), are wrapped in an outer query; position aliases keep
+    duplicate or unnamed columns apart.
+    """
+    if not any(c.cast or c.array for c in columns):
+        return statement + "\n", 0
+    aliases = [f"c{i}" for i in range(len(columns))]
+    select = []
+    checks = []
+    for alias, column in zip(aliases, columns, strict=True):
+        value = f"q.{alias}"
+        if column.array:
+            value = f"({value})[:]"
+            checks.append(f"array_ndims(q.{alias}) > 1")
+        if column.cast:
+            value = column.cast.format(value)
+        select.append(f"{value} AS {_quote_ident(column.name)}")
+    select += [f"{check} AS dims{i}" for i, check in enumerate(checks)]
+    return (
+        f"SELECT {', '.join(select)} FROM (\n{statement}\n) AS q({', '.join(aliases)})",
+        len(checks),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -613,7 +832,7 @@ class PostgresConnector(Connector):
             return f"the password file {self.source.password_file}"
         return "the source's password setting (none is configured)"
 
-    def _connect_error(self, exc: psycopg.Error, target: PostgresTarget) -> Exception:
+    def _connect_error(self, exc: Exception, target: PostgresTarget) -> Exception:
         text = str(exc)
         low = text.lower()
         user = target.user or "(default user)"
@@ -894,10 +1113,140 @@ class PostgresConnector(Connector):
         return Capabilities(dialect="postgres", joins=True, aggregates=True, window_functions=True)
 
     def fetch(self, sql: str) -> pa.RecordBatchReader:
-        """Stream the result of one read-only statement through a server-side cursor."""
+        """Stream the result of one read-only statement as Arrow.
+
+        With ``adbc-driver-postgresql`` installed, the driver decodes the rows in native
+        code (``COPY ... TO STDOUT (FORMAT binary)``) and batches stream as they arrive.
+        Without it, and for results holding a type it cannot report exactly (numeric
+        arrays, ranges, types created since this process first connected), rows come
+        through a server-side cursor and are converted in Python. Both give the same
+        Arrow types: the crawl's for plain columns.
+        """
+        statement = sql.strip().rstrip(";").rstrip()
+        if adbc_postgresql() is not None and _looks_like_a_query(statement):
+            reader = self._fetch_adbc(statement)
+            if reader is not None:
+                return reader
+        return self._fetch_rows(statement, sql)
+
+    # -- fetch() through ADBC -----------------------------------------------------------------
+
+    def _adbc_uri(self) -> str:
+        """A libpq URI for the driver, password included: built in memory, never shown."""
+        target = self.target
+        auth = quote(target.user, safe="") if target.user else ""
+        if self.password is not None:
+            auth += ":" + quote(self.password, safe="")
+        params = {"connect_timeout": str(CONNECT_TIMEOUT), "application_name": "guajie"}
+        if target.sslmode:
+            params["sslmode"] = target.sslmode
+        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+        netloc = f"{auth}@{target.address}" if auth else target.address
+        return f"postgresql://{netloc}/{quote(target.database, safe='')}?{query}"
+
+    def _fetch_adbc(self, statement: str) -> pa.RecordBatchReader | None:
+        """The result through the ADBC driver, or None when a column needs the row path."""
         import pyarrow as pa
 
-        statement = sql.strip().rstrip(";").rstrip()
+        found = adbc_postgresql()
+        assert found is not None
+        manager = found[0]
+        uri = self._adbc_uri()
+        try:
+            conn = ADBC_DATABASES.connect(uri)
+        except manager.Error as exc:
+            raise self._connect_error(
+                Exception(redact_secret(adbc_connect_text(exc), self.password)), self.target
+            ) from None
+        except Exception:
+            return None  # the driver itself cannot be used here: the row path reports why
+        handles: list[Any] = [conn]
+        try:
+            conn.set_options(**{"adbc.connection.autocommit": "false"})
+            for setting in ("SET TRANSACTION READ ONLY", "SET LOCAL TimeZone = 'UTC'"):
+                stmt = manager.AdbcStatement(conn)
+                handles.append(stmt)
+                stmt.set_sql_query(setting)
+                stmt.execute_update()
+                stmt.close()
+                handles.pop()
+            stmt = manager.AdbcStatement(conn)
+            handles.append(stmt)
+            stmt.set_sql_query(statement + "\n")  # a trailing line comment stays closed
+            described = pa.schema(stmt.execute_schema())
+            plans = [_adbc_column(field) for field in described]
+            columns = [p for p in plans if p is not None]
+            if not columns or len(columns) < len(plans):
+                if any(
+                    f.metadata and b"unnamed<" in f.metadata.get(b"POSTGRESQL:type", b"")
+                    for f in described
+                ):
+                    ADBC_DATABASES.forget(uri)  # its type catalogue may predate a new type
+                _close_all(handles)
+                return None
+            query, checks = _adbc_query(statement, columns)
+            stmt.set_sql_query(query)
+            stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(FETCH_BATCH_BYTES)})
+            stream, _ = stmt.execute_query()
+            reader = pa.RecordBatchReader.from_stream(stream)
+            handles.append(reader)
+        except Exception as exc:
+            _close_all(handles)
+            raise self._adbc_query_error(exc, "running the query") from None
+        except BaseException:
+            _close_all(handles)
+            raise
+
+        schema = pa.schema([pa.field(c.name, arrow_data_type(c.target)) for c in columns])
+        width = len(columns)
+
+        def convert(batch: pa.RecordBatch) -> pa.RecordBatch:
+            import pyarrow.compute as pc
+
+            for i in range(width, width + checks):
+                if pc.any(batch.column(i)).as_py():
+                    raise pa.ArrowInvalid("a multi-dimensional array")
+            arrays = [c.convert(batch.column(i)) for i, c in enumerate(columns)]
+            return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                while True:
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        return
+                    except Exception as exc:
+                        raise self._adbc_query_error(exc, "reading the query's rows") from None
+                    try:
+                        converted = convert(batch)
+                    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError) as exc:
+                        raise self.error(
+                            f"a value does not fit its Arrow column type ({exc}).",
+                            "Cast the column in the query (e.g. to text or a narrower numeric).",
+                        ) from None
+                    yield from rebatch([converted], FETCH_BATCH_ROWS)
+            finally:
+                _close_all(handles)
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def _adbc_query_error(self, exc: BaseException, doing: str) -> Exception:
+        message = redact_secret(adbc_server_message(exc), self.password)
+        hint = None
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate == "42501":
+            hint = "Grant the source's user SELECT on it (and USAGE on its schema)."
+        elif sqlstate == "57014":
+            hint = "The statement ran too long; try a smaller request."
+        return self.error(f"{doing} failed: {message}", hint)
+
+    # -- fetch() through psycopg --------------------------------------------------------------
+
+    def _fetch_rows(self, statement: str, sql: str) -> pa.RecordBatchReader:
+        """Stream the result through a server-side cursor, converting rows in Python."""
+        import pyarrow as pa
+
         conn = self._connect()
         try:
             conn.execute("SELECT set_config('TimeZone', 'UTC', true)")
@@ -929,20 +1278,23 @@ class PostgresConnector(Connector):
             )
             typmod = result.fmod(i) if result is not None else -1
             arrow = arrow_type_for(typname, typmod, typtype, category, etypname, etyptype)
-            if arrow == "string" or arrow == "list<item: string>":
+            # A loader serves every column of its type: numeric must stay Decimal for the
+            # other numeric columns (str() of those Decimals is PostgreSQL's own text).
+            if arrow == "list<item: string>" or (arrow == "string" and typname != "numeric"):
                 oid = col.type_code if category != "A" else _element_oid(conn, col.type_code)
                 if oid is not None:
                     cur.adapters.register_loader(oid, TextLoader)
             names.append(col.name)
             arrow_types.append(arrow)
-            padded.append(typname == "bpchar")
+            padded.append(typname == "bpchar" or (category == "A" and etypname == "bpchar"))
         schema = pa.schema(
             [pa.field(n, arrow_data_type(t)) for n, t in zip(names, arrow_types, strict=True)]
         )
         # char(n) pads with spaces that PostgreSQL itself treats as insignificant (its cast
         # to text drops them); the query's engine compares strings exactly, so drop them too.
         converters = [
-            _unpad if pad else _converter(t) for t, pad in zip(arrow_types, padded, strict=True)
+            (_unpad_list if t.startswith("list<") else _unpad) if pad else _converter(t)
+            for t, pad in zip(arrow_types, padded, strict=True)
         ]
 
         def batches() -> Iterator[pa.RecordBatch]:
@@ -969,8 +1321,29 @@ class PostgresConnector(Connector):
         return pa.RecordBatchReader.from_batches(schema, batches())
 
 
+def _looks_like_a_query(statement: str) -> bool:
+    """Whether ``statement`` starts (after comments and parentheses) like a plain query.
+
+    Only a hint for choosing the driver: the row path decides about anything else.
+    """
+    noise = _LEADING_NOISE_RE.match(statement)
+    return bool(_QUERY_START_RE.match(statement, noise.end() if noise else 0))
+
+
+def _close_all(handles: list[Any]) -> None:
+    """Close driver handles, the last opened first (reader, statement, connection)."""
+    while handles:
+        with contextlib.suppress(Exception):
+            handles.pop().close()
+
+
 def _unpad(value: str | None) -> str | None:
     return value.rstrip(" ") if value is not None else None
+
+
+def _unpad_list(value: Any) -> list[str | None] | None:
+    values = _text_list(value)
+    return None if values is None else [_unpad(v) for v in values]
 
 
 def _element_oid(conn: psycopg.Connection[Any], array_oid: int) -> int | None:

@@ -27,7 +27,14 @@ _BY_EXTENSION = {
 
 def _sql_argument(sql: str | None, file: str | None) -> str:
     if file:
-        return Path(file).read_text(encoding="utf-8") if file != "-" else sys.stdin.read()
+        if file == "-":
+            return sys.stdin.read()
+        try:
+            return Path(file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot read {file}: {exc.strerror}", param_hint="-f"
+            ) from None
     if sql == "-":
         return sys.stdin.read()
     if not sql:
@@ -103,16 +110,15 @@ def query(
     guajie query -f scenario.sql -o result.parquet
     """
     text = _sql_argument(sql, sql_file)
+    path = Path(output) if output else None
+    kind = _BY_EXTENSION.get(path.suffix.lower()) if path else None
+    if path is not None and kind is None:
+        raise click.BadParameter(
+            f"cannot tell the format of {path.name}; use .parquet, .csv, .json, .jsonl or .arrow",
+            param_hint="--output",
+        )
     result = _session(ctx, timeout).execute(text, dialect=dialect)
-    if output:
-        path = Path(output)
-        kind = _BY_EXTENSION.get(path.suffix.lower())
-        if kind is None:
-            raise click.BadParameter(
-                f"cannot tell the format of {path.name}; use .parquet, .csv, .json, .jsonl "
-                "or .arrow",
-                param_hint="--output",
-            )
+    if path is not None and kind is not None:
         rows = write_result(result.reader, path, kind)
         click.echo(f"Wrote {rows:,} rows to {path}.", err=True)
         return
