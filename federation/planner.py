@@ -173,9 +173,15 @@ class _Planner:
         )
         if inner_only:
             _move_join_conditions_to_where(select)
-        conjuncts = list(_conjuncts(select.args.get("where")))
-        needed = _needed_columns(scope)
+        # Analysis works on detached copies: the tree itself is rewritten as fragments form.
+        conjuncts = [c.copy() for c in _conjuncts(select.args.get("where"))]
         groups = self._join_groups(relations, conjuncts) if inner_only else []
+        exact = [i for g in groups for i in self._exact_in_group(g, conjuncts)]
+        if exact:
+            # Conditions a joined fragment computes exactly need no second look, and the
+            # columns only they use need not be fetched.
+            _drop_conjuncts(select, set(exact))
+        needed = _needed_columns(scope) if not exact else _needed_in(select)
         grouped = {r.alias for g in groups for r in g}
         by_alias: dict[str, tuple[Fragment, dict[str, str]]] = {}
 
@@ -202,6 +208,17 @@ class _Planner:
 
         if inner_only:
             self._dynamic_filters(conjuncts, by_alias)
+
+    def _exact_in_group(self, group: list[_Relation], conjuncts: list[exp.Expr]) -> list[int]:
+        dialect = dialect_for(group[0].info.kind)
+        assert dialect is not None
+        aliases = {r.alias for r in group}
+        return [
+            i
+            for i, c in enumerate(conjuncts)
+            if _aliases(c) and _aliases(c) <= aliases and not c.find(exp.Subquery)
+            and not dialect.rejects(c)
+        ]
 
     def _relations(self, scope: Scope) -> list[_Relation]:
         select: exp.Select = scope.expression  # type: ignore[assignment]
@@ -510,6 +527,24 @@ def _split_and(node: exp.Expr) -> list[exp.Expr]:
 
 def _aliases(node: exp.Expr) -> set[str]:
     return {c.table for c in node.find_all(exp.Column)}
+
+
+def _drop_conjuncts(select: exp.Select, drop: set[int]) -> None:
+    kept = [c for i, c in enumerate(_conjuncts(select.args.get("where"))) if i not in drop]
+    select.set("where", exp.Where(this=exp.and_(*kept, copy=False)) if kept else None)
+
+
+def _needed_in(select: exp.Select) -> dict[str, set[str]]:
+    """Columns per alias that the SELECT (as rewritten so far) and its nested queries use."""
+    needed: dict[str, set[str]] = {}
+    parts = [v for k, v in select.args.items() if k != "with"]
+    for part in parts:
+        for item in part if isinstance(part, list) else [part]:
+            if isinstance(item, exp.Expr):
+                for c in item.find_all(exp.Column):
+                    if c.table:
+                        needed.setdefault(c.table, set()).add(c.name)
+    return needed
 
 
 def _needed_columns(scope: Scope) -> dict[str, set[str]]:
