@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 GUAJIE := $(VENV)/bin/guajie
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test test-fast lint format typecheck services bench bench-crawl docs venv clean
+.PHONY: demo test test-fast lint format typecheck services bench bench-crawl bench-lineage docs venv clean
 
 venv: $(STAMP)
 
@@ -35,7 +35,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 typecheck: venv
-	$(VENV)/bin/mypy catalog guajie federation
+	$(VENV)/bin/mypy catalog guajie federation lineage
 
 services: venv ## start PostgreSQL, MariaDB and S3 on loopback for manual work
 	@bash scripts/install-system-deps.sh
@@ -52,6 +52,9 @@ bench-crawl: venv ## time crawling the large sample city and a 1,000-table Postg
 
 docs: venv ## regenerate docs/cli.md from --help
 	$(PY) scripts/cli_docs.py
+
+bench-lineage: venv ## impact and usage at 100,000 runs and 10,000 datasets
+	$(PY) benchmarks/lineage_scale.py
 
 clean:
 	rm -rf .demo .pytest_cache

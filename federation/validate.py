@@ -124,7 +124,9 @@ def _check_count(node: exp.Limit | exp.Offset) -> None:
 def _check_grouping(select: exp.Select) -> None:
     group = select.args.get("group")
     projections = select.selects
-    aggregated = any(p.find(exp.AggFunc) for p in projections)
+    aggregated = any(
+        not agg.find_ancestor(exp.Window) for p in projections for agg in p.find_all(exp.AggFunc)
+    )
     if group is None and not aggregated:
         return
     keys = {g.sql() for g in (group.expressions if group else [])}

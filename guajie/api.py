@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from guajie.federation import Plan, QueryResult
+    from guajie.lineage.recorder import RunOutcome
 
 
 class Session:
@@ -43,8 +44,24 @@ class Session:
 
         return plan_query(sql, LedgerView(self.catalog.store), dialect=dialect or self.dialect)
 
-    def execute(self, sql: str, *, dialect: str | None = None) -> QueryResult:
-        """Plan and start running ``sql``; the result streams from ``.reader``."""
+    def execute(
+        self,
+        sql: str,
+        *,
+        dialect: str | None = None,
+        scenario: str | None = None,
+        user: str | None = None,
+    ) -> QueryResult:
+        """Plan and start running ``sql``; the result streams from ``.reader``.
+
+        The run is recorded in the catalog (``guajie lineage runs``) when the stream ends.
+        """
+        from guajie.lineage.recorder import execute
+
+        return execute(self, sql, dialect=dialect, scenario=scenario, user=user)  # type: ignore[return-value]
+
+    def execute_unrecorded(self, sql: str, *, dialect: str | None = None) -> QueryResult:
+        """Plan and run ``sql`` without a run record (what recording builds on)."""
         from guajie.federation import Executor
 
         plan = self.plan(sql, dialect=dialect)
@@ -56,13 +73,55 @@ class Session:
         executor = Executor(open_source, max_workers=self.max_workers, timeout=self.timeout)
         return executor.run(plan)
 
-    def query(self, sql: str, *, dialect: str | None = None) -> pa.Table:
+    def query(
+        self,
+        sql: str,
+        *,
+        dialect: str | None = None,
+        scenario: str | None = None,
+        user: str | None = None,
+    ) -> pa.Table:
         """Run ``sql`` and return the whole answer as a ``pyarrow.Table``."""
-        return self.execute(sql, dialect=dialect).read_all()
+        return self.execute(sql, dialect=dialect, scenario=scenario, user=user).read_all()
 
-    def stream(self, sql: str, *, dialect: str | None = None) -> pa.RecordBatchReader:
+    def stream(
+        self,
+        sql: str,
+        *,
+        dialect: str | None = None,
+        scenario: str | None = None,
+        user: str | None = None,
+    ) -> pa.RecordBatchReader:
         """Run ``sql`` and stream the answer as a ``pyarrow.RecordBatchReader``."""
-        return self.execute(sql, dialect=dialect).reader
+        return self.execute(sql, dialect=dialect, scenario=scenario, user=user).reader
+
+    def write_back(
+        self,
+        sql: str,
+        into: str,
+        *,
+        mode: str = "fail",
+        scenario: str | None = None,
+        user: str | None = None,
+        dialect: str | None = None,
+    ) -> RunOutcome:
+        """Run ``sql`` and write the answer into the pool as ``pool.default.<into>`` (反哺).
+
+        ``mode``: ``fail`` if the dataset exists (default), ``replace`` or ``append``. The
+        dataset is registered with its lineage, producing run and inherited sensitivity,
+        and is queryable at once.
+        """
+        from guajie.lineage.recorder import run_query
+
+        return run_query(
+            self, sql, into=into, mode=mode, scenario=scenario, user=user, dialect=dialect
+        )
+
+    def rerun(self, dataset: str, *, user: str | None = None) -> list[RunOutcome]:
+        """Rebuild a dataset written back into the pool from its recorded SQL."""
+        from guajie.lineage.recorder import rerun
+
+        return rerun(self, dataset, user=user)
 
     def close(self) -> None:
         self.catalog.workspace.close()

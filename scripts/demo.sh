@@ -15,6 +15,9 @@ echo "== Generating the sample city (scale 1) in $city"
 
 echo
 echo "== Registering departmental sources (目录台账)"
+# OpenLineage events of every run go to a file in the workspace (settings kept by init).
+mkdir -p "$GUAJIE_HOME"
+printf 'openlineage:\n  transport: file\n  path: lineage/events.jsonl\n' > "$GUAJIE_HOME/guajie.yaml"
 $guajie init
 $guajie source add market "sqlite://$city/market.sqlite" \
   --department 市场监督管理局 --department-code 11350100MB0000001X \
@@ -57,5 +60,27 @@ echo "   and tax (Parquet), answered at query time without copying any source"
 $guajie explain -f sample_sources/scenarios/policy_direct.sql
 echo
 $guajie query -f sample_sources/scenarios/policy_direct.sql --max-rows 10
+echo
+echo "== 反哺: scenario results go back into the shared pool, with their lineage"
+$guajie query -f sample_sources/scenarios/policy_direct.sql --into policy_direct --replace
+$guajie query -f sample_sources/scenarios/subsidy_check.sql --into subsidy_check --replace
+$guajie query --scenario policy_report --into policy_by_district --replace \
+  "SELECT district, count(*) AS enterprises, sum(tax_h1) AS tax_h1 FROM pool.policy_direct GROUP BY district"
+$guajie query "SELECT * FROM pool.policy_by_district ORDER BY tax_h1 DESC" --max-rows 5
+echo
+$guajie lineage show pool.policy_direct
+echo
+echo "== Impact: what a change to the enterprise registry's names would reach"
+$guajie lineage impact market.enterprise.name
+echo
+echo "== Usage and 数据应用渗透率"
+$guajie lineage usage --limit 10
+echo
+echo "== Where personal information flows"
+$guajie lineage pii
+echo
+$guajie report --html "$root/report.html"
+echo "Governance report: $root/report.html (self-contained, works offline)"
+echo "OpenLineage events: $GUAJIE_HOME/lineage/events.jsonl"
 echo
 echo "Workspace: $GUAJIE_HOME  (try: GUAJIE_HOME=$GUAJIE_HOME $guajie catalog search 企业)"

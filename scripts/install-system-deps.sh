@@ -28,6 +28,13 @@ if ! have mariadb /usr/bin/mariadb; then
   missing+=(mariadb-client)
 fi
 
+# The governance report is checked in a real headless browser, with CJK fonts to render it.
+if ! have chromium /usr/bin/chromium; then
+  missing+=(chromium)
+fi
+if [[ ! -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]]; then
+  missing+=(fonts-noto-cjk)
+fi
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi

@@ -9,6 +9,7 @@ filings in S3).
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -85,9 +86,11 @@ def on_servers(
         seed=SEED,
         tables=("social_insurance_monthly",),
     )
-    s3_server.make_bucket("fed-pool")
+    # A bucket of its own: modules that import this fixture each build their own copy.
+    bucket = f"fed-pool-{uuid.uuid4().hex[:8]}"
+    s3_server.make_bucket(bucket)
     fs = fsspec.filesystem("s3", **s3_server.storage_options)
-    fs.put(str(city_dir / "tax" / "filings"), "fed-pool/tax/filings", recursive=True)
+    fs.put(str(city_dir / "tax" / "filings"), f"{bucket}/tax/filings", recursive=True)
     os.environ.update(s3_server.env())
 
     catalog = Catalog.open(str(tmp_path_factory.mktemp("fedsrv") / "ws"))
@@ -98,7 +101,9 @@ def on_servers(
         password_env=postgres_server.env_var_name,
     )
     _register(catalog, "hrss", m.url, password_env=m.env_var_name)
-    _register(catalog, "tax", "s3://fed-pool/tax", options={"endpoint_url": s3_server.endpoint_url})
+    _register(
+        catalog, "tax", f"s3://{bucket}/tax", options={"endpoint_url": s3_server.endpoint_url}
+    )
     _register(catalog, "civil", f"sqlite://{city_dir}/civil.sqlite")
     _register(catalog, "transport", f"file://{city_dir}/transport")
     catalog.crawl(sample=False)

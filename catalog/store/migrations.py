@@ -23,6 +23,62 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "finished_at {text} NOT NULL, doc {text} NOT NULL)",
         ],
     ),
+    (
+        2,
+        [
+            # One row per query run; JSON columns hold what is read whole, never queried.
+            "CREATE TABLE runs (id {text} PRIMARY KEY, job {text} NOT NULL, scenario {text}, "
+            "user_name {text} NOT NULL, engine {text} NOT NULL, sql {text} NOT NULL, "
+            "sql_hash {text} NOT NULL, dialect {text} NOT NULL, started_at {text} NOT NULL, "
+            "ended_at {text}, status {text} NOT NULL, error {text}, row_count BIGINT, "
+            "output_dataset {text}, mode {text}, inputs {text} NOT NULL, fetched {text})",
+            "CREATE INDEX runs_by_started ON runs (started_at)",
+            "CREATE INDEX runs_by_scenario ON runs (scenario, started_at)",
+            "CREATE INDEX runs_by_status ON runs (status, started_at)",
+            "CREATE INDEX runs_by_output ON runs (output_dataset, started_at)",
+            # What completed runs read, by dataset and by column (how: lineage subtypes).
+            "CREATE TABLE run_inputs (run_id {text} NOT NULL, dataset {text} NOT NULL, "
+            "started_at {text} NOT NULL, PRIMARY KEY (run_id, dataset))",
+            "CREATE INDEX run_inputs_by_dataset ON run_inputs (dataset, started_at)",
+            "CREATE TABLE run_input_columns (run_id {text} NOT NULL, dataset {text} NOT NULL, "
+            "column_name {text} NOT NULL, how {text} NOT NULL, exposed INTEGER NOT NULL, "
+            "started_at {text} NOT NULL, PRIMARY KEY (run_id, dataset, column_name))",
+            "CREATE INDEX run_input_columns_by_column ON run_input_columns "
+            "(dataset, column_name, started_at)",
+            "CREATE TABLE run_outputs (run_id {text} NOT NULL, dataset {text} NOT NULL, "
+            "mode {text} NOT NULL, row_count BIGINT, size_bytes BIGINT, location {text}, "
+            "is_current INTEGER NOT NULL, started_at {text} NOT NULL, "
+            "PRIMARY KEY (run_id, dataset))",
+            "CREATE INDEX run_outputs_by_dataset ON run_outputs (dataset, is_current, started_at)",
+            # The current lineage of every derived dataset, column by column; output_column
+            # is '' for lineage that affects the whole dataset (filters, joins, grouping).
+            "CREATE TABLE column_lineage (output_dataset {text} NOT NULL, "
+            "output_column {text} NOT NULL, input_dataset {text} NOT NULL, "
+            "input_column {text} NOT NULL, type {text} NOT NULL, subtype {text} NOT NULL, "
+            "masking INTEGER NOT NULL, run_id {text} NOT NULL)",
+            "CREATE INDEX column_lineage_by_output ON column_lineage "
+            "(output_dataset, output_column)",
+            "CREATE INDEX column_lineage_by_input ON column_lineage (input_dataset, input_column)",
+            "CREATE TABLE dataset_lineage (input_dataset {text} NOT NULL, "
+            "output_dataset {text} NOT NULL, PRIMARY KEY (input_dataset, output_dataset))",
+            "CREATE INDEX dataset_lineage_by_output ON dataset_lineage (output_dataset)",
+            # Usage kept as running totals so governance reports cost O(datasets), not O(runs).
+            "CREATE TABLE dataset_usage (dataset {text} NOT NULL, scenario {text} NOT NULL, "
+            "runs BIGINT NOT NULL, first_used {text} NOT NULL, last_used {text} NOT NULL, "
+            "PRIMARY KEY (dataset, scenario))",
+            "CREATE TABLE column_usage (dataset {text} NOT NULL, column_name {text} NOT NULL, "
+            "scenario {text} NOT NULL, runs BIGINT NOT NULL, exposed_runs BIGINT NOT NULL, "
+            "last_used {text} NOT NULL, PRIMARY KEY (dataset, column_name, scenario))",
+            "CREATE TABLE dataset_totals (dataset {text} PRIMARY KEY, runs BIGINT NOT NULL, "
+            "scenarios BIGINT NOT NULL, first_used {text} NOT NULL, last_used {text} NOT NULL)",
+            "CREATE TABLE scenario_totals (scenario {text} PRIMARY KEY, runs BIGINT NOT NULL, "
+            "datasets BIGINT NOT NULL, first_used {text} NOT NULL, last_used {text} NOT NULL)",
+            # How to rebuild a dataset written back into the pool.
+            "CREATE TABLE derived_datasets (dataset {text} PRIMARY KEY, run_id {text} NOT NULL, "
+            "scenario {text}, sql {text} NOT NULL, dialect {text} NOT NULL, "
+            "inputs {text} NOT NULL, created_at {text} NOT NULL, updated_at {text} NOT NULL)",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -54,13 +54,22 @@ def open_catalog(ctx: click.Context):  # type: ignore[no-untyped-def]
     return catalog
 
 
-from guajie.cli import catalog_cmds, metadata_cmds, query_cmds, source_cmds  # noqa: E402
+from guajie.cli import (  # noqa: E402
+    catalog_cmds,
+    lineage_cmds,
+    metadata_cmds,
+    query_cmds,
+    report_cmds,
+    source_cmds,
+)
 
 for command in (
     *source_cmds.COMMANDS,
     *catalog_cmds.COMMANDS,
     *metadata_cmds.COMMANDS,
     *query_cmds.COMMANDS,
+    *lineage_cmds.COMMANDS,
+    *report_cmds.COMMANDS,
 ):
     main.add_command(command)
 

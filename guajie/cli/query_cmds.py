@@ -92,6 +92,23 @@ def _session(ctx: click.Context, timeout: float | None = None) -> Any:
     "--max-rows", type=int, default=50, show_default=True, help="Rows shown in the human table."
 )
 @click.option("--timeout", type=float, help="Give up after this many seconds.")
+@click.option(
+    "--into",
+    metavar="NAME",
+    help="Write the result back into the pool as dataset pool.default.NAME (反哺), "
+    "registered with its lineage.",
+)
+@click.option(
+    "--replace", "mode", flag_value="replace", help="With --into: overwrite an existing dataset."
+)
+@click.option(
+    "--append",
+    "mode",
+    flag_value="append",
+    help="With --into: add the rows to an existing dataset (same columns).",
+)
+@click.option("--scenario", help="The scenario this run belongs to (default: the -f file's name).")
+@click.option("--user", help="Record the run under this user (default: $GUAJIE_USER or you).")
 @click.pass_context
 def query(
     ctx: click.Context,
@@ -102,14 +119,28 @@ def query(
     fmt: str | None,
     max_rows: int,
     timeout: float | None,
+    into: str | None,
+    mode: str | None,
+    scenario: str | None,
+    user: str | None,
 ) -> None:
     """Run federated SQL over catalog datasets (source.schema.table) and print the answer.
+
+    Every run is recorded (`guajie lineage runs`). With --into NAME the answer goes back
+    into the shared pool as a dataset, with column lineage to its inputs.
 
     \b
     guajie query "SELECT district, count(*) FROM market.enterprise GROUP BY 1"
     guajie query -f scenario.sql -o result.parquet
+    guajie query -f policy_direct.sql --into eligible --replace
     """
     text = _sql_argument(sql, sql_file)
+    if scenario is None and sql_file and sql_file != "-":
+        scenario = Path(sql_file).stem
+    if into and (output or fmt):
+        raise click.UsageError("--into writes into the pool; drop --output and --format.")
+    if mode and not into:
+        raise click.UsageError("--replace and --append go with --into NAME.")
     path = Path(output) if output else None
     kind = _BY_EXTENSION.get(path.suffix.lower()) if path else None
     if path is not None and kind is None:
@@ -117,7 +148,26 @@ def query(
             f"cannot tell the format of {path.name}; use .parquet, .csv, .json, .jsonl or .arrow",
             param_hint="--output",
         )
-    result = _session(ctx, timeout).execute(text, dialect=dialect)
+    session = _session(ctx, timeout)
+    if into:
+        from guajie.lineage.recorder import run_query
+
+        outcome = run_query(
+            session,
+            text,
+            into=into,
+            mode=mode or "fail",
+            scenario=scenario,
+            user=user,
+            dialect=dialect,
+        )
+        click.echo(
+            f"Wrote {outcome.rows:,} rows into {outcome.run.output_dataset} "
+            f"(run {outcome.run.id}).",
+            err=True,
+        )
+        return
+    result = session.execute(text, dialect=dialect, scenario=scenario, user=user)
     if path is not None and kind is not None:
         rows = write_result(result.reader, path, kind)
         click.echo(f"Wrote {rows:,} rows to {path}.", err=True)
