@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 GUAJIE := $(VENV)/bin/guajie
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test test-fast lint format typecheck services bench bench-crawl bench-lineage docs venv clean
+.PHONY: demo test test-fast lint format typecheck services trino bench bench-crawl bench-lineage docs venv clean
 
 venv: $(STAMP)
 
@@ -21,6 +21,7 @@ demo: venv ## generate the sample city, register and crawl it, print the catalog
 
 test: venv ## install servers if missing, run the whole suite
 	@bash scripts/install-system-deps.sh
+	$(PY) scripts/trino.py fetch
 	$(PY) -m pytest -q
 
 test-fast: venv ## the suite without the server-backed tests
@@ -40,6 +41,9 @@ typecheck: venv
 services: venv ## start PostgreSQL, MariaDB and S3 on loopback for manual work
 	@bash scripts/install-system-deps.sh
 	$(PY) scripts/services.py
+
+trino: venv ## fetch Trino 476 once (~/.cache/guajie) and run one node on loopback until Ctrl-C
+	$(PY) scripts/trino.py start
 
 bench: venv ## TPC-H SF 1 over PostgreSQL, MariaDB, SQLite and Parquet: guajie vs DuckDB 1.5 scanners vs copy-then-query (BENCH_ARGS="--quick" or "--shaped")
 	@bash scripts/install-system-deps.sh

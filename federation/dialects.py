@@ -88,17 +88,17 @@ class PostgresDialect(SourceDialect):
         # String order depends on the database collation; the query means code-point order.
         def collate(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Ordered) and is_string(node.this):
-                key = _unalias_order_key(node)
-                if key is not None:
-                    node.set("this", _c_collation(key))
+                order_key = _unalias_order_key(node)
+                if order_key is not None:
+                    node.set("this", _c_collation(order_key))
             elif isinstance(node, (*_ORDERING, exp.Max, exp.Min)):
-                for key, child in list(node.args.items()):
+                for arg, child in list(node.args.items()):
                     if (
                         isinstance(child, exp.Expr)
                         and is_string(child)
                         and not isinstance(child, exp.Literal)
                     ):
-                        node.set(key, _c_collation(child))
+                        node.set(arg, _c_collation(child))
             return node
 
         return tree.transform(collate, copy=False)

@@ -216,7 +216,9 @@ class _Planner:
         return [
             i
             for i, c in enumerate(conjuncts)
-            if _aliases(c) and _aliases(c) <= aliases and not c.find(exp.Subquery)
+            if _aliases(c)
+            and _aliases(c) <= aliases
+            and not c.find(exp.Subquery)
             and not dialect.rejects(c)
         ]
 

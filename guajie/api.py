@@ -9,15 +9,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from guajie.catalog.connectors import Connector, open_connector
+from guajie.catalog.errors import InvalidInputError
 from guajie.catalog.ledger import Catalog
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from guajie.federation import Plan, QueryResult
+    from guajie.federation.trino import TrinoEngine, TrinoResult
     from guajie.lineage.recorder import RunOutcome
 
 
@@ -31,11 +33,29 @@ class Session:
         max_workers: int = 4,
         timeout: float | None = None,
         dialect: str = "trino",
+        engine: str = "embedded",
+        trino: dict[str, Any] | None = None,
     ) -> None:
+        """``engine="trino"`` runs queries on a Trino cluster; ``trino`` overrides the
+        workspace's ``trino:`` settings (``url``, ``user``, ``password_env``, ``verify``,
+        ``transfer``, ...)."""
+        if engine not in ("embedded", "trino"):
+            raise InvalidInputError(f"engine is {engine!r}; use 'embedded' or 'trino'.")
         self.catalog = catalog
         self.max_workers = max_workers
         self.timeout = timeout
         self.dialect = dialect
+        self.engine = engine
+        self._trino_options = dict(trino or {})
+        self._trino: TrinoEngine | None = None
+
+    def trino(self) -> TrinoEngine:
+        """The Trino engine over this workspace's catalog (see guajie.federation.trino)."""
+        if self._trino is None:
+            from guajie.federation.trino import TrinoEngine
+
+            self._trino = TrinoEngine.for_catalog(self.catalog, **self._trino_options)
+        return self._trino
 
     def plan(self, sql: str, *, dialect: str | None = None) -> Plan:
         """The pushdown plan for ``sql``, without touching any source."""
@@ -51,11 +71,14 @@ class Session:
         dialect: str | None = None,
         scenario: str | None = None,
         user: str | None = None,
-    ) -> QueryResult:
+        engine: str | None = None,
+    ) -> QueryResult | TrinoResult:
         """Plan and start running ``sql``; the result streams from ``.reader``.
 
         The run is recorded in the catalog (``guajie lineage runs``) when the stream ends.
         """
+        if (engine or self.engine) == "trino":
+            return self.trino().execute(sql, dialect=dialect or self.dialect, timeout=self.timeout)
         from guajie.lineage.recorder import execute
 
         return execute(self, sql, dialect=dialect, scenario=scenario, user=user)  # type: ignore[return-value]
@@ -80,9 +103,12 @@ class Session:
         dialect: str | None = None,
         scenario: str | None = None,
         user: str | None = None,
+        engine: str | None = None,
     ) -> pa.Table:
         """Run ``sql`` and return the whole answer as a ``pyarrow.Table``."""
-        return self.execute(sql, dialect=dialect, scenario=scenario, user=user).read_all()
+        return self.execute(
+            sql, dialect=dialect, scenario=scenario, user=user, engine=engine
+        ).read_all()
 
     def stream(
         self,
@@ -91,9 +117,12 @@ class Session:
         dialect: str | None = None,
         scenario: str | None = None,
         user: str | None = None,
+        engine: str | None = None,
     ) -> pa.RecordBatchReader:
         """Run ``sql`` and stream the answer as a ``pyarrow.RecordBatchReader``."""
-        return self.execute(sql, dialect=dialect, scenario=scenario, user=user).reader
+        return self.execute(
+            sql, dialect=dialect, scenario=scenario, user=user, engine=engine
+        ).reader
 
     def write_back(
         self,

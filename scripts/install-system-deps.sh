@@ -28,6 +28,10 @@ if ! have mariadb /usr/bin/mariadb; then
   missing+=(mariadb-client)
 fi
 
+# Trino is fetched from Maven Central with Maven.
+if ! have mvn /usr/bin/mvn; then
+  missing+=(maven)
+fi
 # The governance report is checked in a real headless browser, with CJK fonts to render it.
 if ! have chromium /usr/bin/chromium; then
   missing+=(chromium)

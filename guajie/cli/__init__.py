@@ -61,6 +61,7 @@ from guajie.cli import (  # noqa: E402
     query_cmds,
     report_cmds,
     source_cmds,
+    trino_cmds,
 )
 
 for command in (
@@ -70,6 +71,7 @@ for command in (
     *query_cmds.COMMANDS,
     *lineage_cmds.COMMANDS,
     *report_cmds.COMMANDS,
+    *trino_cmds.COMMANDS,
 ):
     main.add_command(command)
 

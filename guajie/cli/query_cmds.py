@@ -66,6 +66,20 @@ def with_sql_options(f: Any) -> Any:
     return f
 
 
+def with_engine_options(f: Any) -> Any:
+    """``--engine embedded|trino`` and the Trino connection options."""
+    from guajie.cli.trino_cmds import with_connection_options
+
+    f = with_connection_options(f)
+    return click.option(
+        "--engine",
+        type=click.Choice(["embedded", "trino"]),
+        default="embedded",
+        show_default=True,
+        help="Where the query runs: in-process, or on a Trino cluster (see `guajie trino`).",
+    )(f)
+
+
 def _session(ctx: click.Context, timeout: float | None = None) -> Any:
     from guajie.api import Session
     from guajie.cli import open_catalog
@@ -109,6 +123,7 @@ def _session(ctx: click.Context, timeout: float | None = None) -> Any:
 )
 @click.option("--scenario", help="The scenario this run belongs to (default: the -f file's name).")
 @click.option("--user", help="Record the run under this user (default: $GUAJIE_USER or you).")
+@with_engine_options
 @click.pass_context
 def query(
     ctx: click.Context,
@@ -123,6 +138,8 @@ def query(
     mode: str | None,
     scenario: str | None,
     user: str | None,
+    engine: str,
+    **trino_options: Any,
 ) -> None:
     """Run federated SQL over catalog datasets (source.schema.table) and print the answer.
 
@@ -167,7 +184,12 @@ def query(
             err=True,
         )
         return
-    result = session.execute(text, dialect=dialect, scenario=scenario, user=user)
+    if engine == "trino":
+        from guajie.cli.trino_cmds import trino_engine
+
+        result = trino_engine(ctx, **trino_options).execute(text, dialect=dialect, timeout=timeout)
+    else:
+        result = session.execute(text, dialect=dialect, scenario=scenario, user=user)
     if path is not None and kind is not None:
         rows = write_result(result.reader, path, kind)
         click.echo(f"Wrote {rows:,} rows to {path}.", err=True)
@@ -252,6 +274,7 @@ def _print_table(table: Any, max_rows: int) -> None:
 @with_sql_options
 @click.option("--analyze", is_flag=True, help="Run the query and show actual rows and bytes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@with_engine_options
 @click.pass_context
 def explain(
     ctx: click.Context,
@@ -260,9 +283,26 @@ def explain(
     dialect: str,
     analyze: bool,
     as_json: bool,
+    engine: str,
+    **trino_options: Any,
 ) -> None:
-    """Show the pushdown plan: each source's fragment (SQL sent) and the local residual."""
+    """Show the pushdown plan: each source's fragment (SQL sent) and the local residual.
+
+    With --engine trino: the SQL sent to Trino and Trino's own plan (EXPLAIN, or EXPLAIN
+    ANALYZE with --analyze).
+    """
     text = _sql_argument(sql, sql_file)
+    if engine == "trino":
+        from guajie.cli.trino_cmds import trino_engine
+
+        explanation = trino_engine(ctx, **trino_options).explain(
+            text, dialect=dialect, analyze=analyze
+        )
+        if as_json:
+            print_json(explanation.to_dict())
+        else:
+            click.echo(explanation.text())
+        return
     session = _session(ctx)
     if analyze:
         result = session.execute(text, dialect=dialect)

@@ -1,0 +1,732 @@
+"""Trino as the second engine: the same catalog, the same SQL, the same answers.
+
+A real single-node Trino (:class:`tests.support.trino_server.TrinoServer`, fetched from Maven
+Central into a cache on first use) is started once for the session, after PostgreSQL,
+MariaDB and S3, so that it inherits their passwords and credentials for ``${ENV:VAR}``.
+
+Placements differ from the embedded suites where Trino cannot read a source:
+
+* TPC-H: orders, customer, nation and region in PostgreSQL; partsupp and supplier in
+  MariaDB; lineitem (a directory of four parts) and part (one file) as Parquet. The
+  embedded suite keeps nation, region and part in SQLite, which Trino has no connector for.
+* The city: the registry and the district dimension in PostgreSQL, social insurance in
+  MariaDB, tax filings as hive-partitioned Parquet in S3, parking as CSV on the local disk,
+  and subsidy recipients in PostgreSQL instead of SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from guajie.catalog.ledger import Catalog
+from guajie.federation.trino import (
+    NotServedError,
+    TrinoCatalogError,
+    TrinoEngine,
+    TrinoQueryError,
+    TrinoUnreachableError,
+    load_settings,
+    sync_catalogs,
+)
+from tests.support.servers import free_port
+from tests.support.trino_server import TrinoServer
+from tests.test_federation_city import (
+    ORDER_KEYS,
+    QUERIES,
+    REFERENCE_SQL,
+    SCALE,
+    SCENARIOS,
+    SEED,
+)
+from tests.tpch import ORDER_BY, QUERY_NUMBERS, is_ordered, load_query
+from tests.tpch.compare import assert_same_result
+from tests.tpch.data import (
+    default_cache_dir,
+    generate_tpch,
+    load_mysql,
+    load_postgres,
+    reference_connection,
+    write_parquet,
+)
+
+# Tests that need the servers carry this; the rest run in `make test-fast`.
+SERVERS = [pytest.mark.servers, pytest.mark.slow]
+
+
+def needs_servers(f):
+    for mark in SERVERS:
+        f = mark(f)
+    return f
+
+
+TPCH_SCALE = 0.01
+TPCH_PLACEMENT = {
+    "orders": "tpg",
+    "customer": "tpg",
+    "nation": "tpg",
+    "region": "tpg",
+    "partsupp": "tmy",
+    "supplier": "tmy",
+    "lineitem": "tfiles",
+    "part": "tfiles",
+}
+# Trino's avg() of a DECIMAL is a DECIMAL of the same scale (rounded half up), where the
+# reference (DuckDB) returns a DOUBLE: Q1's averages agree to half a cent only.
+TPCH_ABS_TOL = {1: 0.005}
+
+
+# --------------------------------------------------------------------------------------------
+# Servers and workspaces
+
+
+@pytest.fixture(scope="session")
+def trino_server(postgres_server, mariadb_server, s3_server) -> Iterator[TrinoServer]:
+    # The password variables are in os.environ (set by the fixtures above); S3 credentials
+    # are given to Trino's environment only.
+    with TrinoServer(env=s3_server.env()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s3_env(s3_server) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in s3_server.env()}
+    os.environ.update(s3_server.env())
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def tpch_files() -> dict[str, Path]:
+    return generate_tpch(default_cache_dir(), TPCH_SCALE)
+
+
+@pytest.fixture(scope="module")
+def tpch_trino(tpch_files, postgres_server, mariadb_server, trino_server, tmp_path_factory):
+    root = tmp_path_factory.mktemp("tpch-trino")
+    pick = lambda source: {t: tpch_files[t] for t, s in TPCH_PLACEMENT.items() if s == source}  # noqa: E731
+    load_postgres(postgres_server.conninfo, pick("tpg"), schema="tpch_trino")
+    load_mysql(mariadb_server.connect_kwargs, pick("tmy"), database="guajie_tpch_trino")
+    write_parquet(root / "files", pick("tfiles"))
+    catalog = Catalog.open(str(root / "ws"))
+    m = mariadb_server
+    catalog.add_source(
+        "tpg",
+        postgres_server.url + "?schemas=tpch_trino",
+        password_env=postgres_server.env_var_name,
+    )
+    catalog.add_source(
+        "tmy", f"mysql://{m.user}@{m.host}:{m.port}/guajie_tpch_trino", password_env=m.env_var_name
+    )
+    catalog.add_source("tfiles", f"file://{root}/files")
+    catalog.crawl(sample=False)
+    report = sync_catalogs(catalog, load_settings(catalog.workspace, url=trino_server.url))
+    assert report.ok, report.to_dict()
+    return TrinoEngine.for_catalog(catalog, url=trino_server.url)
+
+
+@pytest.fixture(scope="module")
+def tpch_reference(tpch_files):
+    return reference_connection(tpch_files)
+
+
+def tpch_sql(n: int) -> str:
+    tree = sqlglot.parse_one(load_query(n), read="trino")
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        if table.name in TPCH_PLACEMENT and table.name not in ctes:
+            table.set("db", exp.to_identifier(TPCH_PLACEMENT[table.name]))
+    return tree.sql(dialect="trino")
+
+
+@pytest.fixture(scope="module")
+def city_reference() -> duckdb.DuckDBPyConnection:
+    from guajie.sample_sources import city_tables
+
+    con = duckdb.connect()
+    for department, tables in city_tables(SCALE, SEED).items():
+        con.execute(f"CREATE SCHEMA {department}")
+        for name, source in tables.items():
+            con.register("incoming", source.read_all())
+            con.execute(f"CREATE TABLE {department}.{name} AS SELECT * FROM incoming")
+            con.unregister("incoming")
+    return con
+
+
+@pytest.fixture(scope="module")
+def city_catalog(
+    city_dir, postgres_server, mariadb_server, s3_server, s3_env, trino_server, tmp_path_factory
+) -> Catalog:
+    import fsspec
+
+    from guajie.sample_sources import load_mysql as city_mysql
+    from guajie.sample_sources import load_postgres as city_postgres
+
+    pg, m = postgres_server, mariadb_server
+    city_postgres(
+        pg.conninfo,
+        scale=SCALE,
+        seed=SEED,
+        schema="market_trino",
+        tables=("enterprise", "district"),
+    )
+    city_postgres(
+        pg.conninfo, scale=SCALE, seed=SEED, schema="civil_trino", tables=("subsidy_recipient",)
+    )
+    with m.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS guajie_city_trino")
+    city_mysql(
+        m.host,
+        m.port,
+        m.user,
+        m.password,
+        "guajie_city_trino",
+        scale=SCALE,
+        seed=SEED,
+        tables=("social_insurance_monthly",),
+    )
+    s3_server.make_bucket("trino-pool")
+    fs = fsspec.filesystem("s3", **s3_server.storage_options)
+    fs.put(str(city_dir / "tax" / "filings"), "trino-pool/tax/filings", recursive=True)
+
+    catalog = Catalog.open(str(tmp_path_factory.mktemp("city-trino") / "ws"))
+    catalog.add_source("market", pg.url + "?schemas=market_trino", password_env=pg.env_var_name)
+    catalog.add_source("civil", pg.url + "?schemas=civil_trino", password_env=pg.env_var_name)
+    catalog.add_source(
+        "hrss", f"mysql://{m.user}@{m.host}:{m.port}/guajie_city_trino", password_env=m.env_var_name
+    )
+    catalog.add_source(
+        "tax", "s3://trino-pool/tax", options={"endpoint_url": s3_server.endpoint_url}
+    )
+    catalog.add_source("transport", f"file://{city_dir}/transport")
+    catalog.crawl(sample=False)
+    report = sync_catalogs(catalog, load_settings(catalog.workspace, url=trino_server.url))
+    assert report.ok, report.to_dict()
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def city_trino(city_catalog, trino_server) -> TrinoEngine:
+    return TrinoEngine.for_catalog(city_catalog, url=trino_server.url)
+
+
+# --------------------------------------------------------------------------------------------
+# Correctness: TPC-H and the city
+
+
+@needs_servers
+@pytest.mark.parametrize("n", QUERY_NUMBERS)
+def test_tpch_query_matches_the_reference(tpch_trino, tpch_reference, n):
+    actual = tpch_trino.query(tpch_sql(n))
+    expected = tpch_reference.sql(sqlglot.transpile(load_query(n), read="trino", write="duckdb")[0])
+    assert_same_result(
+        actual,
+        expected.to_arrow_table(),
+        ordered=is_ordered(n),
+        order_by=ORDER_BY.get(n),
+        abs_tol=TPCH_ABS_TOL.get(n, 1e-9),
+    )
+
+
+def trino_reference_answer(con: duckdb.DuckDBPyConnection, sql: str):
+    """The reference in Trino's semantics: ``date_diff(unit, a, b)`` counts whole units
+    elapsed in Trino, where DuckDB's ``date_diff`` counts unit boundaries crossed (00:03:52 to
+    00:50:16 is 46 minutes in Trino, 47 in DuckDB); DuckDB's ``date_sub`` is Trino's."""
+    duck = sqlglot.transpile(sql, read="trino", write="duckdb")[0]
+    duck = re.sub(r"\bDATE_DIFF\(", "DATE_SUB(", duck, flags=re.IGNORECASE)
+    return con.sql(duck).to_arrow_table()
+
+
+@needs_servers
+@pytest.mark.parametrize("scenario", sorted(ORDER_KEYS))
+def test_city_scenarios_match_the_reference(city_trino, city_reference, scenario):
+    sql = (SCENARIOS / f"{scenario}.sql").read_text()
+    actual = city_trino.query(sql)
+    expected = trino_reference_answer(city_reference, sql)
+    assert expected.num_rows > 0
+    assert_same_result(actual, expected, ordered=True, order_by=ORDER_KEYS[scenario])
+
+
+@needs_servers
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_city_queries_match_the_reference(city_trino, city_reference, name):
+    sql = QUERIES[name]
+    actual = city_trino.query(sql)
+    if name in REFERENCE_SQL:
+        expected = city_reference.sql(REFERENCE_SQL[name]).to_arrow_table()
+    else:
+        expected = trino_reference_answer(city_reference, sql)
+    assert_same_result(actual, expected, ordered="ORDER BY" in sql and name != "cte_window")
+
+
+@needs_servers
+def test_results_have_the_embedded_engines_types(city_catalog, city_trino):
+    """Booleans from MariaDB, padded chars, CSV columns: the catalog's types, not Trino's."""
+    from guajie.api import Session
+
+    sql = (
+        "SELECT s.arrears, s.month, e.registered_capital, ev.entered_at, ev.fee, l.capacity "
+        "FROM hrss.social_insurance_monthly s "
+        "JOIN market.enterprise e ON e.credit_code = s.credit_code "
+        "JOIN transport.parking_lots l ON l.operator_credit_code = e.credit_code "
+        "JOIN transport.parking_events ev ON ev.lot_id = l.lot_id LIMIT 5"
+    )
+    trino_types = city_trino.query(sql).schema.types
+    embedded = Session(city_catalog).query(sql).schema.types
+    assert trino_types == embedded
+
+
+@needs_servers
+def test_char_padding_and_booleans_are_cast(tpch_trino, city_trino):
+    query = tpch_trino.prepare("SELECT c_mktsegment FROM tpg.customer LIMIT 3")
+    casts = query.casts["tpg.tpch_trino.customer"]
+    assert {c.column for c in casts} >= {"c_mktsegment", "c_phone"}
+    assert "TRIM(TRAILING ' ' FROM" in query.trino_sql
+    values = tpch_trino.query("SELECT DISTINCT c_mktsegment AS s FROM tpg.customer").column("s")
+    assert all(v == v.rstrip() for v in values.to_pylist())
+    arrears = city_trino.prepare("SELECT count(*) FROM hrss.social_insurance_monthly WHERE arrears")
+    assert any(
+        c.column == "arrears"
+        for c in arrears.casts["hrss.guajie_city_trino.social_insurance_monthly"]
+    )
+
+
+@needs_servers
+def test_stream_returns_record_batches(city_trino):
+    reader = city_trino.stream("SELECT credit_code, month FROM tax.filings")
+    rows = sum(batch.num_rows for batch in reader)
+    count = city_trino.query("SELECT count(*) AS n FROM tax.filings").column("n")[0].as_py()
+    assert rows == count > 0
+
+
+@needs_servers
+@pytest.mark.parametrize("n", [3, 9, 10, 13, 18])
+def test_parquet_transfer_gives_the_json_answer(tpch_trino, n):
+    """Large answers can come back as Parquet written by Trino; order and types are kept."""
+    sql = tpch_sql(n)
+    via_json = tpch_trino.execute(sql)
+    expected = via_json.read_all()
+    via_parquet = tpch_trino.execute(sql, transfer="parquet")
+    actual = via_parquet.read_all()
+    assert via_parquet.stats.transfer == "parquet" and via_json.stats.transfer == "json"
+    assert actual.schema == expected.schema
+    assert_same_result(actual, expected, ordered=is_ordered(n), order_by=ORDER_BY.get(n))
+
+
+@needs_servers
+def test_parquet_transfer_falls_back_to_json_for_other_orderings(tpch_trino):
+    sql = "SELECT o_orderkey FROM tpg.orders ORDER BY o_totalprice DESC LIMIT 5"
+    result = tpch_trino.execute(sql, transfer="parquet")
+    assert result.read_all().num_rows == 5 and result.stats.transfer == "json"
+
+
+@needs_servers
+def test_explain_shows_the_sql_sent_and_trinos_plan(tpch_trino):
+    explanation = tpch_trino.explain(tpch_sql(5))
+    text = explanation.text()
+    assert '"tpg"."tpch_trino"."customer"' in text or "tpg.tpch_trino.customer" in text
+    assert "Fragment" in explanation.plan
+    doc = explanation.to_dict()
+    json.dumps(doc)
+    assert doc["engine"] == "trino" and doc["sql_sent"] and doc["trino_plan"]
+
+
+# --------------------------------------------------------------------------------------------
+# Sync: idempotent, removal, secrets, what is not served
+
+
+@pytest.fixture
+def sync_workspace(tmp_path, postgres_server, city_dir, trino_server):
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    pg = postgres_server
+    catalog.add_source("syncpg", pg.url + "?schemas=market_trino", password_env=pg.env_var_name)
+    catalog.add_source("synclite", f"sqlite://{city_dir}/civil.sqlite")
+    catalog.add_source("syncfiles", f"file://{city_dir}/transport")
+    catalog.crawl(sample=False)
+    settings = load_settings(catalog.workspace, url=trino_server.url)
+    yield catalog, settings
+    for name in ("syncpg", "syncfiles"):
+        with contextlib.suppress(Exception):
+            TrinoEngine(catalog, settings).client.execute(f'DROP CATALOG IF EXISTS "{name}"')
+
+
+@needs_servers
+def test_sync_is_idempotent_and_lists_what_trino_cannot_serve(sync_workspace, city_catalog):
+    catalog, settings = sync_workspace
+    first = sync_catalogs(catalog, settings)
+    actions = {r.source: r.action for r in first.results}
+    assert actions == {"syncpg": "created", "syncfiles": "created", "synclite": "skipped"}
+    lite = next(r for r in first.results if r.source == "synclite")
+    assert "SQLite" in (lite.reason or "")
+    files = sorted(p.name for p in Path(first.catalog_dir).glob("*.properties"))
+    again = sync_catalogs(catalog, settings)
+    assert {r.source: r.action for r in again.results} == {
+        "syncpg": "unchanged",
+        "syncfiles": "unchanged",
+        "synclite": "skipped",
+    }
+    assert all(not r.changed_tables for r in again.results)
+    assert sorted(p.name for p in Path(again.catalog_dir).glob("*.properties")) == files
+    engine = TrinoEngine(catalog, settings)
+    assert engine.query("SELECT count(*) AS n FROM syncfiles.parking_lots").num_rows == 1
+    with pytest.raises(NotServedError, match="synclite"):
+        engine.query("SELECT count(*) FROM synclite.subsidy_recipient")
+
+
+@needs_servers
+def test_removing_a_source_removes_its_catalog(sync_workspace):
+    catalog, settings = sync_workspace
+    sync_catalogs(catalog, settings)
+    catalog.remove_source("syncfiles")
+    report = sync_catalogs(catalog, settings)
+    assert {r.source: r.action for r in report.results}["syncfiles"] == "removed"
+    assert not (Path(report.catalog_dir) / "syncfiles.properties").exists()
+    engine = TrinoEngine(catalog, settings)
+    names = {r[0] for r in engine.client.rows("SHOW CATALOGS")}
+    assert "syncfiles" not in names and "syncpg" in names
+
+
+@needs_servers
+def test_passwords_are_referenced_never_written(sync_workspace, postgres_server, trino_server):
+    catalog, settings = sync_workspace
+    report = sync_catalogs(catalog, settings)
+    text = (Path(report.catalog_dir) / "syncpg.properties").read_text()
+    assert f"connection-password=${{ENV:{postgres_server.env_var_name}}}" in text
+    written = [p for p in Path(report.catalog_dir).parent.rglob("*") if p.is_file()]
+    written += [p for p in trino_server.catalog_dir.rglob("*") if p.is_file()]
+    for path in written:
+        assert postgres_server.password not in path.read_text(errors="replace"), path
+    assert report.server_env[postgres_server.env_var_name]
+
+
+def test_files_only_writes_catalogs_without_trino(tmp_path):
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    catalog.add_source(
+        "offline", "postgresql://reader@127.0.0.1:5/city", password_env="CITY_PW", check=False
+    )
+    settings = load_settings(catalog.workspace, url=f"http://127.0.0.1:{free_port()}")
+    report = sync_catalogs(catalog, settings, apply=False)
+    assert report.mode == "files" and report.restart_needed
+    text = (Path(report.catalog_dir) / "offline.properties").read_text()
+    assert text.startswith("# Written by `guajie trino sync`")
+    assert "connection-password=${ENV:CITY_PW}" in text
+    assert "jdbc:postgresql://127.0.0.1:5/city" in text
+    again = sync_catalogs(catalog, settings, apply=False)
+    assert [r.action for r in again.results] == ["unchanged"] and not again.restart_needed
+    catalog.remove_source("offline")
+    gone = sync_catalogs(catalog, settings, apply=False)
+    assert [r.action for r in gone.results] == ["removed"]
+    assert not (Path(report.catalog_dir) / "offline.properties").exists()
+
+
+@needs_servers
+def test_dropping_a_file_table_keeps_the_files(sync_workspace, city_dir):
+    catalog, settings = sync_workspace
+    sync_catalogs(catalog, settings)
+    before = sorted(p.name for p in (city_dir / "transport").rglob("*"))
+    catalog.remove_source("syncfiles")
+    sync_catalogs(catalog, settings)
+    assert sorted(p.name for p in (city_dir / "transport").rglob("*")) == before
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input: errors that name the source and the cause
+
+
+@needs_servers
+def test_unreachable_trino_says_where_and_what_to_do(city_catalog):
+    engine = TrinoEngine.for_catalog(city_catalog, url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(TrinoUnreachableError) as caught:
+        engine.query("SELECT count(*) FROM market.enterprise")
+    message = str(caught.value)
+    assert "No Trino answers at http://127.0.0.1:" in message and "make trino" in message
+
+
+@needs_servers
+def test_a_catalog_trino_rejects_names_the_source(tmp_path, postgres_server, trino_server):
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    catalog.add_source(
+        "badpw", postgres_server.url, password_env="GUAJIE_TRINO_TEST_UNSET", check=False
+    )
+    report = sync_catalogs(catalog, load_settings(catalog.workspace, url=trino_server.url))
+    (result,) = report.results
+    assert result.action == "failed" and not report.ok
+    assert "badpw" in (result.reason or "") and "GUAJIE_TRINO_TEST_UNSET" in (result.reason or "")
+    assert not (Path(report.catalog_dir) / "badpw.properties").exists()
+
+
+@needs_servers
+def test_a_query_trino_fails_on_names_the_cause(city_trino):
+    with pytest.raises(TrinoQueryError) as caught:
+        city_trino.query(
+            "SELECT credit_code, headcount / (headcount - headcount) AS x "
+            "FROM hrss.social_insurance_monthly"
+        )
+    assert "Division by zero" in str(caught.value)
+    assert "Traceback" not in str(caught.value)
+
+
+@needs_servers
+def test_unreachable_source_is_named(tmp_path, trino_server, postgres_server):
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    catalog.add_source(
+        "gone",
+        f"postgresql://nobody@127.0.0.1:{free_port()}/nothing",
+        password_env=postgres_server.env_var_name,
+        check=False,
+    )
+    report = sync_catalogs(catalog, load_settings(catalog.workspace, url=trino_server.url))
+    (result,) = report.results
+    assert result.action == "failed"
+    assert "Source 'gone'" in (result.reason or "")
+    with contextlib.suppress(Exception):
+        TrinoEngine(catalog, load_settings(catalog.workspace, url=trino_server.url)).client.execute(
+            'DROP CATALOG IF EXISTS "gone"'
+        )
+
+
+@needs_servers
+def test_cli_sync_status_query_and_errors(cli, home, city_dir, trino_server):
+    from guajie.cli import main
+    from guajie.cli.trino_cmds import trino
+
+    main.add_command(trino)  # as guajie/cli/__init__.py does with trino_cmds.COMMANDS
+    url = trino_server.url
+    assert cli("source", "add", "clifiles", f"file://{city_dir}/transport").exit_code == 0
+    assert cli("crawl", "--no-sample").exit_code == 0
+    result = cli("trino", "sync", "--trino-url", url)
+    assert result.exit_code == 0, result.output
+    assert "clifiles" in result.output and "created" in result.output
+    doc = json.loads(cli("trino", "sync", "--trino-url", url, "--json").output)
+    assert doc["sources"][0]["action"] == "unchanged"
+    status = cli("trino", "status", "--trino-url", url)
+    assert status.exit_code == 0 and "clifiles" in status.output
+    down = cli("trino", "status", "--trino-url", f"http://127.0.0.1:{free_port()}")
+    assert down.exit_code == 1 and "No Trino answers" in down.output
+    assert "Traceback" not in down.output
+    with contextlib.suppress(Exception):
+        TrinoEngine(Catalog.open(str(home)), load_settings(url=url)).client.execute(
+            'DROP CATALOG IF EXISTS "clifiles"'
+        )
+
+
+def test_trino_catalog_error_is_a_source_error():
+    from guajie.catalog.errors import SourceError
+
+    assert issubclass(TrinoCatalogError, SourceError)
+
+
+# --------------------------------------------------------------------------------------------
+# Without servers: settings, planning, types
+
+
+def _source(name: str, url: str, **kw: object):
+    from guajie.catalog.models import Source, SourceKind
+
+    kind = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite", "duckdb": "duckdb"}
+    scheme = url.split("://", 1)[0]
+    return Source(name=name, kind=SourceKind(kind.get(scheme, "file")), url=url, **kw)
+
+
+def _dataset(source: str, name: str, location: str, fmt: str, kind: str, columns, parts=()):
+    from guajie.catalog.models import Column, Dataset
+
+    return Dataset(
+        source=source,
+        schema="default",
+        name=name,
+        resource_code="GJ-1",
+        kind=kind,
+        format=fmt,
+        location=location,
+        partitioning=list(parts),
+        columns=[Column(name=n, type=t) for n, t in columns],
+    )
+
+
+def test_settings_refuse_a_password_over_http_and_read_the_workspace(tmp_path, monkeypatch):
+    from guajie.catalog.workspace import Workspace
+    from guajie.federation.trino import TrinoConfigError
+
+    with pytest.raises(TrinoConfigError, match="https"):
+        load_settings(url="http://trino:8080", password_env="TRINO_PW")
+    with pytest.raises(TrinoConfigError, match="must not carry"):
+        load_settings(url="https://me:secret@trino:8443")
+    home = tmp_path / "ws"
+    home.mkdir()
+    (home / "guajie.yaml").write_text(
+        "trino:\n  url: https://trino.city.gov.cn:8443\n  user: steward\n  verify: 'false'\n"
+    )
+    monkeypatch.delenv("GUAJIE_TRINO_URL", raising=False)
+    settings = load_settings(Workspace.open(home))
+    assert (settings.url, settings.user, settings.verify) == (
+        "https://trino.city.gov.cn:8443",
+        "steward",
+        False,
+    )
+    assert settings.catalog_dir == home / "trino" / "catalog"
+    monkeypatch.setenv("GUAJIE_TRINO_URL", "http://127.0.0.1:9999")
+    assert load_settings(Workspace.open(home)).url == "http://127.0.0.1:9999"
+    assert load_settings(Workspace.open(home), url="http://h:1").url == "http://h:1"
+
+
+def test_plan_serves_what_trino_reads_and_says_why_not_the_rest(tmp_path):
+    from guajie.federation.trino.sync import FileListing, plan_sync
+
+    sources = [
+        _source("pg", "postgresql://reader@db:5432/city?sslmode=require", password_env="PG_PW"),
+        _source(
+            "my",
+            "mysql://reader@db:3306/hr",
+            password_file="/run/secrets/my",
+            options={"trino_connector": "mysql"},
+        ),
+        _source("lite", "sqlite:///data/civil.sqlite"),
+        _source("duck", "duckdb:///data/x.duckdb"),
+        _source("web", "https://open.example.gov.cn/data"),
+        _source("files", "file:///data/city"),
+    ]
+    datasets = [
+        _dataset(
+            "files",
+            "lots",
+            "file:///data/city/lots.csv",
+            "CSV",
+            "file",
+            [("lot_id", "string"), ("capacity", "int64"), ("opened", "timestamp[s]")],
+        ),
+        _dataset(
+            "files",
+            "alone",
+            "file:///data/city/alone/alone.parquet",
+            "Parquet",
+            "file",
+            [("id", "int64")],
+        ),
+        _dataset(
+            "files",
+            "filings",
+            "file:///data/city/filings",
+            "Parquet",
+            "files",
+            [("tax", "decimal128(18, 2)"), ("month", "string")],
+            parts=["month"],
+        ),
+        _dataset(
+            "files", "nested", "file:///data/city/nested", "Parquet", "files", [("id", "int64")]
+        ),
+    ]
+    listing = FileListing(
+        root="/data/city",
+        files=[
+            "/data/city/lots.csv",
+            "/data/city/readme.txt",
+            "/data/city/alone/alone.parquet",
+            "/data/city/filings/month=2024-01/part-0.parquet",
+            "/data/city/nested/2024/01/part-0.parquet",
+        ],
+        siblings={
+            "/data/city": ["lots.csv", "readme.txt"],
+            "/data/city/alone": ["alone.parquet"],
+        },
+    )
+    settings = load_settings(url="http://127.0.0.1:8080").with_overrides(
+        catalog_dir=tmp_path / "c", hive_dir=tmp_path / "h"
+    )
+    plan = plan_sync(
+        sources,
+        datasets,
+        settings,
+        mysql_probe=lambda s: pytest.fail("the option decides"),
+        file_lister=lambda s: listing,
+    )
+    unserved = {u.source: u.reason for u in plan.unserved}
+    assert set(unserved) == {"lite", "duck", "web"}
+    assert "SQLite" in unserved["lite"] and "HTTP" in unserved["web"]
+    specs = {c.name: c for c in plan.catalogs}
+    pg = specs["pg"].properties
+    assert pg["connection-url"] == "jdbc:postgresql://db:5432/city?sslmode=require"
+    assert pg["connection-password"] == "${ENV:PG_PW}" and pg["connection-user"] == "reader"
+    my = specs["my"]
+    assert my.connector == "mysql" and my.properties["connection-url"] == "jdbc:mysql://db:3306"
+    assert my.properties["connection-password"] == "${ENV:GUAJIE_MY_PASSWORD}"
+    assert "GUAJIE_MY_PASSWORD" in my.env
+    files = specs["files"]
+    assert {t.name for t in files.tables} == {"alone", "filings"}
+    assert "readme.txt" in files.unserved["files.default.lots"]
+    assert "not a partition" in files.unserved["files.default.nested"]
+    filings = next(t for t in files.tables if t.name == "filings")
+    assert filings.partitioned_by == ["month"] and filings.columns[-1] == ("month", "varchar")
+    assert filings.location == "local:///data/filings/filings"
+    assert filings.link == ("filings", "/data/city")
+
+
+def test_csv_tables_are_varchar_with_a_typed_view():
+    from guajie.federation.trino.sync import FileListing, plan_sync
+
+    source = _source("parking", "file:///data/parking")
+    dataset = _dataset(
+        "parking",
+        "events",
+        "file:///data/parking/events",
+        "CSV",
+        "files",
+        [("id", "string"), ("fee", "double"), ("at", "timestamp[s]"), ("paid", "bool")],
+    )
+    listing = FileListing("/data/parking", ["/data/parking/events/a.csv"], {})
+    settings = load_settings(url="http://127.0.0.1:8080").with_overrides(hive_dir="/tmp/h")
+    (spec,) = plan_sync([source], [dataset], settings, file_lister=lambda s: listing).catalogs
+    (table,) = spec.tables
+    assert table.table_schema == "guajie_csv" and table.format == "CSV"
+    assert all(t == "varchar" for _, t in table.columns)
+    view = dict(table.view)
+    assert view["id"].startswith("CASE WHEN \"id\" IN ('', ") and "'NULL'" in view["id"]
+    assert view["fee"].startswith("CAST(CASE") and view["fee"].endswith("AS double)")
+    assert "replace(" in view["at"] and view["at"].endswith("AS timestamp(0))")
+    assert view["paid"].endswith("AS boolean)")
+
+
+def test_types_between_the_catalog_trino_and_arrow():
+    import pyarrow as pa
+
+    from guajie.federation.trino.types import (
+        cast_sql,
+        column_to_arrow,
+        hive_type_for,
+        needs_cast,
+        trino_type_for,
+    )
+
+    assert trino_type_for("decimal128(15, 2)") == "decimal(15,2)"
+    assert trino_type_for("timestamp[us, tz=UTC]") == "timestamp(6) with time zone"
+    assert trino_type_for("list<item: int32>") == "array(integer)"
+    assert hive_type_for("timestamp[ms]") == "timestamp" and hive_type_for("time64[us]") is None
+    assert not needs_cast("varchar(25)", "varchar")
+    assert needs_cast("char(10)", "varchar") and needs_cast("tinyint", "boolean")
+    assert needs_cast("timestamp(0)", "timestamp(6)") and not needs_cast(
+        "decimal(15,2)", "decimal(15,2)"
+    )
+    assert (
+        cast_sql('"c"', "char(10)", "varchar") == "TRIM(TRAILING ' ' FROM CAST(\"c\" AS varchar))"
+    )
+    assert column_to_arrow(["1.50", None], "decimal(15,2)").type == pa.decimal128(15, 2)
+    assert column_to_arrow(["2024-06-01"], "date").to_pylist()[0].isoformat() == "2024-06-01"
+    stamps = column_to_arrow(["2024-06-01 08:00:00.000000"], "timestamp(6)")
+    assert stamps.type == pa.timestamp("us")
+    aware = column_to_arrow(["2024-06-01 08:00:00.000 UTC"], "timestamp(3) with time zone")
+    assert aware.type == pa.timestamp("ms", tz="UTC")
+    floats = column_to_arrow([1.5, "NaN", "Infinity"], "double").to_pylist()
+    assert floats[0] == 1.5 and floats[1] != floats[1] and floats[2] == float("inf")
