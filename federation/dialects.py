@@ -75,6 +75,8 @@ class SourceDialect:
 class PostgresDialect(SourceDialect):
     name = "postgresql"
     sqlglot_dialect = "postgres"
+    # Trino's date_diff counts whole units elapsed; computed locally the same way everywhere.
+    unsupported = (exp.DateDiff,)
 
     def why_not(self, node: exp.Expr) -> str | None:
         if isinstance(node, exp.Ordered) and is_string(node.this):
@@ -137,6 +139,7 @@ class MySQLDialect(SourceDialect):
 
     name = "mysql"
     sqlglot_dialect = "mysql"
+    unsupported = (exp.DateDiff,)
 
     def why_not(self, node: exp.Expr) -> str | None:
         if isinstance(
@@ -212,6 +215,7 @@ def _is_date_literal(node: exp.Cast) -> bool:
 class DuckDBDialect(SourceDialect):
     name = "duckdb"
     sqlglot_dialect = "duckdb"
+    unsupported = (exp.DateDiff,)  # DuckDB's date_diff counts boundaries, Trino's whole units
 
 
 DIALECTS: dict[str, SourceDialect] = {

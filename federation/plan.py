@@ -133,7 +133,7 @@ class Plan:
 
     @property
     def residual_sql(self) -> str | None:
-        return self.residual.sql(dialect="duckdb") if self.residual is not None else None
+        return local_sql(self.residual) if self.residual is not None else None
 
     def fragment(self, fid: str) -> Fragment:
         return next(f for f in self.fragments if f.id == fid)
@@ -192,8 +192,7 @@ class Plan:
         if self.residual is not None:
             lines.append("Local (DuckDB over Arrow):")
             lines.extend(
-                "    " + line
-                for line in self.residual.sql(dialect="duckdb", pretty=True).splitlines()
+                "    " + line for line in local_sql(self.residual, pretty=True).splitlines()
             )
         else:
             lines.append("Local: none (the fragment's rows are the answer)")
@@ -204,6 +203,24 @@ class Plan:
                 f"{total:,} bytes fetched"
             )
         return "\n".join(lines)
+
+
+def local_sql(tree: exp.Expr, pretty: bool = False) -> str:
+    """The residual in DuckDB's SQL, with Trino's meaning where the two differ."""
+
+    def trino_meaning(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.DateDiff):
+            # Trino counts whole units elapsed; DuckDB's date_diff counts unit boundaries
+            # crossed, its date_sub counts whole units.
+            unit = node.args.get("unit")
+            name = unit.name.upper() if unit is not None else "DAY"
+            return exp.Anonymous(
+                this="DATE_SUB",
+                expressions=[exp.Literal.string(name), node.expression, node.this],
+            )
+        return node
+
+    return tree.transform(trino_meaning).sql(dialect="duckdb", pretty=pretty)
 
 
 def _abbreviate(sql: str, keep: int = 5) -> str:
