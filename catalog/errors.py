@@ -7,6 +7,7 @@ what went wrong and what to do. The CLI prints it without a traceback and exits 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -53,3 +54,11 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+_PASSWORD_IN_URL_RE = re.compile(r"^([^:/]+://[^/@:]*):[^/@]*@")
+
+
+def url_without_password(url: str) -> str:
+    """A URL fit for a message: any password in it replaced by ***."""
+    return _PASSWORD_IN_URL_RE.sub(r"\1:***@", url)

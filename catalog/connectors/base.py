@@ -21,6 +21,22 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
+def arrow_data_type(name: str) -> pa.DataType:
+    """The pyarrow type for an Arrow type string as the catalog records it."""
+    import re
+
+    import pyarrow as pa
+
+    if name.startswith("list<item: ") and name.endswith(">"):
+        return pa.list_(arrow_data_type(name[len("list<item: ") : -1]))
+    if m := re.fullmatch(r"decimal(128|256)\((\d+), (-?\d+)\)", name):
+        make = pa.decimal128 if m.group(1) == "128" else pa.decimal256
+        return make(int(m.group(2)), int(m.group(3)))
+    if name == "timestamp[us, tz=UTC]":
+        return pa.timestamp("us", tz="UTC")
+    return pa.type_for_alias(name)
+
+
 @dataclass
 class CrawledColumn:
     name: str

@@ -50,10 +50,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, url_without_password
 from ..models import ColumnStats
 from .arrow_drivers import connectorx, is_rust_panic, map_values, rebatch, redact_secret
-from .base import Capabilities, Connector, CrawledColumn, CrawledDataset
+from .base import Capabilities, Connector, CrawledColumn, CrawledDataset, arrow_data_type
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,7 +96,7 @@ def parse_mysql_url(url: str) -> MySQLTarget:
 
     def bad(problem: str) -> InvalidInputError:
         return InvalidInputError(
-            f"MySQL URL {_without_password(url)!r} {problem}.",
+            f"MySQL URL {url_without_password(url)!r} {problem}.",
             f"Write it as mysql://user@host:port/database, e.g. {_URL_EXAMPLE} "
             "(the password goes in an environment variable, never in the URL).",
         )
@@ -131,13 +131,6 @@ def parse_mysql_url(url: str) -> MySQLTarget:
         user=unquote(parts.username) if parts.username else None,
         sslmode=sslmode,
     )
-
-
-_PASSWORD_IN_URL_RE = re.compile(r"^([^:/]+://[^/@:]*):[^/@]*@")
-
-
-def _without_password(url: str) -> str:
-    return _PASSWORD_IN_URL_RE.sub(r"\1:***@", url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,16 +200,6 @@ def arrow_type_for(column_type: str) -> str:
     if base in _BINARY or base in _SPATIAL:
         return "binary"
     return "string"  # char, varchar, *text, enum, set, json, uuid, inet4, inet6, ...
-
-
-def arrow_data_type(name: str) -> pa.DataType:
-    """The pyarrow type for a type string produced by :func:`arrow_type_for`."""
-    import pyarrow as pa
-
-    if m := re.fullmatch(r"decimal(128|256)\((\d+), (\d+)\)", name):
-        make = pa.decimal128 if m.group(1) == "128" else pa.decimal256
-        return make(int(m.group(2)), int(m.group(3)))
-    return pa.type_for_alias(name)
 
 
 # Result-set field types (pymysql.constants.FIELD_TYPE), for fetch().

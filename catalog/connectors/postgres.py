@@ -54,7 +54,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.string import TextLoader
 
-from ..errors import InvalidInputError, did_you_mean
+from ..errors import InvalidInputError, did_you_mean, url_without_password
 from ..models import ColumnStats
 from .arrow_drivers import (
     ADBC_DATABASES,
@@ -64,7 +64,7 @@ from .arrow_drivers import (
     rebatch,
     redact_secret,
 )
-from .base import Capabilities, Connector, CrawledColumn, CrawledDataset
+from .base import Capabilities, Connector, CrawledColumn, CrawledDataset, arrow_data_type
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -114,7 +114,7 @@ def parse_postgres_url(url: str) -> PostgresTarget:
 
     def bad(problem: str) -> InvalidInputError:
         return InvalidInputError(
-            f"PostgreSQL URL {_without_password(url)!r} {problem}.",
+            f"PostgreSQL URL {url_without_password(url)!r} {problem}.",
             f"Write it as postgresql://user@host:port/database, e.g. {_URL_EXAMPLE} "
             "(the password goes in an environment variable, never in the URL).",
         )
@@ -151,13 +151,6 @@ def parse_postgres_url(url: str) -> PostgresTarget:
         sslmode=sslmode,
         schemas=schemas,
     )
-
-
-_PASSWORD_IN_URL_RE = re.compile(r"^([^:/]+://[^/@:]*):[^/@]*@")
-
-
-def _without_password(url: str) -> str:
-    return _PASSWORD_IN_URL_RE.sub(r"\1:***@", url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -551,20 +544,6 @@ def _interval(value: Any) -> tuple[int, int, int] | None:
 
 def _text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else str(value)
-
-
-def arrow_data_type(name: str) -> pa.DataType:
-    """The pyarrow type for a type string produced by :func:`arrow_type_for`."""
-    import pyarrow as pa
-
-    if name.startswith("list<item: ") and name.endswith(">"):
-        return pa.list_(arrow_data_type(name[len("list<item: ") : -1]))
-    if m := re.fullmatch(r"decimal(128|256)\((\d+), (-?\d+)\)", name):
-        make = pa.decimal128 if m.group(1) == "128" else pa.decimal256
-        return make(int(m.group(2)), int(m.group(3)))
-    if name == "timestamp[us, tz=UTC]":
-        return pa.timestamp("us", tz="UTC")
-    return pa.type_for_alias(name)
 
 
 def _converter(arrow_type: str) -> Callable[[Any], Any] | None:
