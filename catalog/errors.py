@@ -56,6 +56,36 @@ def redact(text: str, *secrets: str | None) -> str:
     return text
 
 
+_SINGLE_QUOTED_RE = re.compile(r"'((?:[^']|'')*)'")
+_DOUBLE_QUOTED_RE = re.compile(r'"([^"]*)"')
+# Quoted names (sources, tables, columns) stay; anything with a digit, a space, a mask
+# character or a non-ASCII letter is treated as a value.
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z_.]*")
+_LONG_NUMBER_RE = re.compile(r"\d{5,}")
+
+
+def without_values(text: str) -> str:
+    """A query engine's message with the data values it may quote replaced by '…'.
+
+    Engines quote the offending value ("could not convert string '3501...' to INT64"); a
+    value may be personal information the caller was never meant to see. Identifiers stay.
+    """
+    text = _SINGLE_QUOTED_RE.sub(
+        lambda m: m.group(0) if _NAME_RE.fullmatch(m.group(1)) else "'…'", text
+    )
+    text = _DOUBLE_QUOTED_RE.sub(
+        lambda m: m.group(0) if _NAME_RE.fullmatch(m.group(1)) else '"…"', text
+    )
+    return _LONG_NUMBER_RE.sub("…", text)
+
+
+def scrub_values(exc: GuajieError) -> GuajieError:
+    """``exc`` with :func:`without_values` applied to its message, in place."""
+    exc.message = without_values(exc.message)
+    exc.args = (exc.message, *exc.args[1:])
+    return exc
+
+
 _PASSWORD_IN_URL_RE = re.compile(r"^([^:/]+://[^/@:]*):[^/@]*@")
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InvalidInputError
 from .store import CatalogStore, open_backend
@@ -20,11 +20,35 @@ from .store import CatalogStore, open_backend
 CONFIG_FILE = "guajie.yaml"
 
 
+class MaskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keep_first: int = Field(0, ge=0)
+    keep_last: int = Field(0, ge=0)
+    fill: str = Field("****", min_length=1)
+
+
+class PolicyConfig(BaseModel):
+    """The default policy: what anyone reads outside a scenario (steward use)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Columns holding personal information: masked (default) or raw outside a scenario.
+    personal_information: Literal["masked", "raw"] = "masked"
+    # 有条件共享 datasets outside a scenario: allowed (stewards) or denied.
+    conditional: Literal["allow", "deny"] = "allow"
+    # Aggregates over aggregate-only columns: groups smaller than this are dropped.
+    min_group_size: int = Field(5, ge=1)
+    # Masks per kind of personal information (id_number, phone, name, ...).
+    masks: dict[str, MaskConfig] = Field(default_factory=dict)
+
+
 class WorkspaceConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     store: str | None = None  # None: the embedded SQLite file in the workspace
     store_password_env: str | None = None
+    policy: PolicyConfig | None = None
 
 
 def default_home() -> Path:

@@ -32,3 +32,8 @@ class ReadOnlyError(QueryError):
 
 class ExecutionError(GuajieError):
     """A source or the local engine failed while running a plan."""
+
+
+class PolicyError(QueryError):
+    """The query asks for data its scenario (or the workspace's default policy) does not
+    grant. Raised while planning, before any source is touched."""

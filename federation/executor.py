@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from guajie.catalog.connectors import Connector
-from guajie.catalog.errors import GuajieError, redact
+from guajie.catalog.errors import GuajieError, redact, scrub_values, without_values
 
 from .errors import ExecutionError
 from .plan import DynamicFilter, Fragment, FragmentStats, Plan, RunStats
@@ -204,9 +204,10 @@ class Executor:
             con.close()
             for stream in streams:  # a source that failed mid-stream is the real cause
                 if stream.error is not None:
-                    return stream.error
+                    return scrub_values(stream.error)
             return ExecutionError(
-                f"The query failed while combining the sources' rows: {_first_line(str(exc))}",
+                "The query failed while combining the sources' rows: "
+                f"{without_values(_first_line(str(exc)))}",
                 "Check the casts and functions the query applies; `guajie explain` shows "
                 "what ran where.",
             )
@@ -381,10 +382,10 @@ def _finishing(
 
 def _fragment_error(fragment: Fragment, exc: BaseException | None) -> GuajieError:
     if isinstance(exc, GuajieError):
-        return exc
+        return scrub_values(exc)
     return ExecutionError(
         f"Source '{fragment.source}' failed while running fragment {fragment.id} "
-        f"({', '.join(fragment.tables)}): {_first_line(redact(str(exc)))}",
+        f"({', '.join(fragment.tables)}): {without_values(_first_line(redact(str(exc))))}",
         f"Check that the source answers (`guajie source test {fragment.source}`); "
         "nothing was written.",
     )

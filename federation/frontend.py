@@ -18,7 +18,8 @@ from sqlglot.optimizer.qualify import qualify
 from guajie.catalog.errors import did_you_mean
 
 from .catalog_view import CatalogView, TableInfo, sqlglot_schema
-from .errors import QueryError, QuerySyntaxError, ReadOnlyError
+from .errors import PolicyError, QueryError, QuerySyntaxError, ReadOnlyError
+from .policy import Access, Policy, apply_policy, enforce_aggregate_only, mark_explicit_columns
 from .validate import validate
 
 _QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
@@ -169,29 +170,99 @@ def resolve_name(parts: list[str], view: CatalogView) -> TableInfo:
     )
 
 
+def bound_query(
+    sql: str, view: CatalogView, dialect: str = "trino", policy: Policy | None = None
+) -> tuple[exp.Query, list[TableInfo]]:
+    """Parse, bind, apply ``policy`` and optimize: the tree both engines run.
+
+    Touches no source; every refusal (not read-only, unknown name, not granted) happens here.
+    """
+    tree = parse_read_only(sql, dialect)
+    tables = bind_tables(tree, view)
+    if not tables:
+        raise QueryError(
+            "The query reads no dataset.",
+            "Name at least one catalog dataset, e.g. FROM source.schema.table.",
+        )
+    return optimize_tree(tree, view, dialect, tables, policy), tables
+
+
 def optimize_tree(
-    tree: exp.Expr, view: CatalogView, dialect: str, tables: list[TableInfo]
+    tree: exp.Expr,
+    view: CatalogView,
+    dialect: str,
+    tables: list[TableInfo],
+    policy: Policy | None = None,
 ) -> exp.Query:
     schema = sqlglot_schema(tables)
+    hidden: dict[str, set[str]] = {}
+    if policy is not None:
+        mark_explicit_columns(tree)
+        apply_policy(tree, tables, policy)
+        hidden = _hidden_columns(tables, policy)
     try:
         # Trino's semantic checks run on the qualified tree as written, before the optimizer
         # adds implicit casts that would hide a string compared with a date.
         checked = qualify(tree.copy(), schema=schema, dialect=dialect)  # type: ignore[arg-type]
+        if policy is not None and enforce_aggregate_only(checked, policy):  # type: ignore[arg-type]
+            tree = checked
+            checked = qualify(tree.copy(), schema=schema, dialect=dialect)  # type: ignore[arg-type]
         annotate_types(checked, schema=schema, dialect=dialect)  # type: ignore[arg-type]
         validate(checked)
         optimized = optimize(tree, schema=schema, dialect=dialect)  # type: ignore[arg-type]
     except OptimizeError as exc:
-        raise _column_error(str(exc), tables) from None
+        raise _column_error(str(exc), tables, hidden, policy) from None
     return optimized  # type: ignore[return-value]
 
 
-def _column_error(message: str, tables: list[TableInfo]) -> QueryError:
-    columns = sorted({c.name for t in tables for c in t.columns})
+def _hidden_columns(tables: list[TableInfo], policy: Policy) -> dict[str, set[str]]:
+    """Columns each dataset has but the policy does not grant, by lower-case name."""
+    hidden: dict[str, set[str]] = {}
+    for info in tables:
+        granted = {name.lower() for name in policy.grant_for(info).columns}
+        missing = {c.name.lower() for c in info.columns} - granted
+        if missing:
+            hidden[info.qualified_name] = missing
+    return hidden
+
+
+def _column_error(
+    message: str,
+    tables: list[TableInfo],
+    hidden: dict[str, set[str]] | None = None,
+    policy: Policy | None = None,
+) -> QueryError:
+    hidden = hidden or {}
+    columns = sorted(
+        {
+            c.name
+            for t in tables
+            for c in t.columns
+            if c.name.lower() not in hidden.get(t.qualified_name, ())
+        }
+    )
     m = re.search(r"Column '([^']+)' could not be resolved", message) or re.search(
         r"Unknown column: (\S+)", message
     )
     if m:
         name = m.group(1).split(".")[-1].strip('"')
+        if policy is not None and any(
+            g.access is Access.AGGREGATE and n.lower() == name.lower()
+            for t in tables
+            for n, g in policy.grant_for(t).columns.items()
+        ):
+            return PolicyError(
+                f"Column '{name}' is aggregate-only for {policy.subject}: it is not passed on "
+                "by SELECT *, subqueries or CTEs.",
+                f"Aggregate it where the dataset is read, e.g. SUM({name}).",
+            )
+        holders_hidden = sorted(q for q, names in hidden.items() if name.lower() in names)
+        if holders_hidden and policy is not None:
+            return PolicyError(
+                f"Column '{name}' of {', '.join(holders_hidden)} is not granted to "
+                f"{policy.subject}.",
+                "Ask for it in the scenario's data list (guajie scenario apply), or leave it out.",
+            )
         holders = sorted(t.qualified_name for t in tables if t.column(name) is not None)
         if len(holders) > 1:
             return QueryError(

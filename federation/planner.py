@@ -26,8 +26,9 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from .catalog_view import CatalogView, TableInfo
 from .dialects import SourceDialect, dialect_for
 from .errors import QueryError
-from .frontend import bind_tables, optimize_tree, parse_read_only
+from .frontend import bound_query
 from .plan import DynamicFilter, Fragment, Plan
+from .policy import Policy
 from .scan_filters import arrow_filter_supported
 
 # A dynamic filter pays when the small side is at most this many keys and this many times
@@ -36,19 +37,14 @@ DYNAMIC_FILTER_MAX_KEYS = 20_000
 DYNAMIC_FILTER_RATIO = 4
 
 
-def plan_query(sql: str, view: CatalogView, *, dialect: str = "trino") -> Plan:
-    """Plan ``sql`` against the catalog snapshot ``view``; touches no source.
+def plan_query(
+    sql: str, view: CatalogView, *, dialect: str = "trino", policy: Policy | None = None
+) -> Plan:
+    """Plan ``sql`` against the catalog snapshot ``view`` under ``policy``; touches no source.
 
     >>> plan = plan_query("SELECT 1", CatalogView())  # doctest: +SKIP
     """
-    tree = parse_read_only(sql, dialect)
-    tables = bind_tables(tree, view)
-    if not tables:
-        raise QueryError(
-            "The query reads no dataset.",
-            "Name at least one catalog dataset, e.g. FROM source.schema.table.",
-        )
-    optimized = optimize_tree(tree, view, dialect, tables)
+    optimized, tables = bound_query(sql, view, dialect, policy)
     planner = _Planner(view, optimized)
     planner.run()
     residual = None if planner.root_pushed else optimized

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from guajie.federation import Plan, QueryResult
+    from guajie.federation.policy import Policy
     from guajie.federation.trino import TrinoEngine, TrinoResult
     from guajie.lineage.recorder import RunOutcome
 
@@ -57,12 +58,23 @@ class Session:
             self._trino = TrinoEngine.for_catalog(self.catalog, **self._trino_options)
         return self._trino
 
-    def plan(self, sql: str, *, dialect: str | None = None) -> Plan:
-        """The pushdown plan for ``sql``, without touching any source."""
+    def policy(self, scenario: str | None = None) -> Policy:
+        """What ``scenario`` may read (the workspace's default policy without one)."""
+        from guajie.federation.access import policy_for
+
+        return policy_for(self.catalog, scenario)
+
+    def plan(self, sql: str, *, dialect: str | None = None, scenario: str | None = None) -> Plan:
+        """The pushdown plan for ``sql`` under ``scenario``'s policy, touching no source."""
         from guajie.federation import plan_query
         from guajie.federation.catalog_view import LedgerView
 
-        return plan_query(sql, LedgerView(self.catalog.store), dialect=dialect or self.dialect)
+        return plan_query(
+            sql,
+            LedgerView(self.catalog.store),
+            dialect=dialect or self.dialect,
+            policy=self.policy(scenario),
+        )
 
     def execute(
         self,
@@ -78,16 +90,23 @@ class Session:
         The run is recorded in the catalog (``guajie lineage runs``) when the stream ends.
         """
         if (engine or self.engine) == "trino":
-            return self.trino().execute(sql, dialect=dialect or self.dialect, timeout=self.timeout)
+            return self.trino().execute(
+                sql,
+                dialect=dialect or self.dialect,
+                timeout=self.timeout,
+                policy=self.policy(scenario),
+            )
         from guajie.lineage.recorder import execute
 
         return execute(self, sql, dialect=dialect, scenario=scenario, user=user)  # type: ignore[return-value]
 
-    def execute_unrecorded(self, sql: str, *, dialect: str | None = None) -> QueryResult:
+    def execute_unrecorded(
+        self, sql: str, *, dialect: str | None = None, scenario: str | None = None
+    ) -> QueryResult:
         """Plan and run ``sql`` without a run record (what recording builds on)."""
         from guajie.federation import Executor
 
-        plan = self.plan(sql, dialect=dialect)
+        plan = self.plan(sql, dialect=dialect, scenario=scenario)
         sources = {s.name: s for s in self.catalog.sources()}
 
         def open_source(name: str) -> Connector:

@@ -80,7 +80,9 @@ INHERITED = "inherited through lineage from "
 class Engine(Protocol):
     catalog: Catalog
 
-    def execute(self, sql: str, *, dialect: str | None = None) -> Any: ...
+    def execute(
+        self, sql: str, *, dialect: str | None = None, scenario: str | None = None
+    ) -> Any: ...
 
 
 @dataclass
@@ -318,7 +320,7 @@ class _Context:
     def execute(self, sql: str) -> Any:
         """Run the query through the session, without a run record of its own."""
         run = getattr(self.session, "execute_unrecorded", None) or self.session.execute
-        return run(sql, dialect=self.dialect)
+        return run(sql, dialect=self.dialect, scenario=self.run.scenario)
 
     @classmethod
     def begin(

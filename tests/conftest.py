@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.servers import HttpFileServer, MariaDBServer, PostgresServer, S3Server
+from tests.support.trino_server import TrinoServer
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +33,15 @@ def mariadb_server() -> Iterator[MariaDBServer]:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     with S3Server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def trino_server(postgres_server, mariadb_server, s3_server) -> Iterator[TrinoServer]:
+    """One Trino for the session (tests/support/trino_server.py), started on first use."""
+    # The password variables are in os.environ (set by the fixtures above); S3 credentials
+    # are given to Trino's environment only.
+    with TrinoServer(env=s3_server.env()) as server:
         yield server
 
 

@@ -67,8 +67,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 def register_city(home: Path, city: Path) -> None:
     """The embedded sample city (SQLite and files) registered and crawled in ``home``."""
     from guajie.catalog.ledger import Catalog
+    from tests.support.policies import raw_personal_information
 
-    catalog = Catalog.open(str(home))
+    catalog = raw_personal_information(Catalog.open(str(home)))
     for name in ("market", "hrss", "civil"):
         catalog.add_source(name, f"sqlite://{city}/{name}.sqlite")
     catalog.add_source("tax", f"file://{city}/tax")

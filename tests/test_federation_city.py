@@ -19,6 +19,7 @@ import sqlglot
 from guajie.api import Session
 from guajie.catalog.ledger import Catalog
 from guajie.sample_sources import city_tables
+from tests.support.policies import raw_personal_information
 from tests.tpch.compare import assert_same_result
 
 SCENARIOS = Path(__file__).parents[1] / "sample_sources" / "scenarios"
@@ -51,7 +52,7 @@ def _register(catalog: Catalog, name: str, url: str, **kw) -> None:
 
 @pytest.fixture(scope="module")
 def embedded(city_dir: Path, tmp_path_factory) -> Session:
-    catalog = Catalog.open(str(tmp_path_factory.mktemp("fed") / "ws"))
+    catalog = raw_personal_information(Catalog.open(str(tmp_path_factory.mktemp("fed") / "ws")))
     for name in ("market", "hrss", "civil"):
         _register(catalog, name, f"sqlite://{city_dir}/{name}.sqlite")
     _register(catalog, "tax", f"file://{city_dir}/tax")
@@ -95,7 +96,7 @@ def on_servers(
     fs.put(str(city_dir / "tax" / "filings"), f"{bucket}/tax/filings", recursive=True)
     os.environ.update(s3_server.env())
 
-    catalog = Catalog.open(str(tmp_path_factory.mktemp("fedsrv") / "ws"))
+    catalog = raw_personal_information(Catalog.open(str(tmp_path_factory.mktemp("fedsrv") / "ws")))
     _register(
         catalog,
         "market",

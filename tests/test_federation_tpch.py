@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from guajie.api import Session
 from guajie.catalog.ledger import Catalog
+from tests.support.policies import raw_personal_information
 from tests.tpch import ORDER_BY, QUERY_NUMBERS, is_ordered, load_query
 from tests.tpch.compare import assert_same_result
 from tests.tpch.data import (
@@ -48,7 +49,7 @@ def tpch(tpch_files, postgres_server, mariadb_server, tmp_path_factory) -> Sessi
     load_sqlite(root / "tpch.sqlite", pick("sqlite"))
     write_parquet(root / "files", pick("parquet"))
 
-    catalog = Catalog.open(str(root / "ws"))
+    catalog = raw_personal_information(Catalog.open(str(root / "ws")))
     catalog.add_source(
         "pg", postgres_server.url + "?schemas=tpch", password_env=postgres_server.env_var_name
     )

@@ -20,6 +20,7 @@ from guajie.catalog.models import Dataset, Source
 from guajie.lineage.events import dataset_name, location_name
 from guajie.lineage.recorder import execute, run_query
 from tests.lineage_support import copy_workspace, read_events, register_city, validate_event
+from tests.support.policies import open_scenario
 
 SCENARIOS = Path(__file__).parents[1] / "sample_sources" / "scenarios"
 POLICY = (SCENARIOS / "policy_direct.sql").read_text()
@@ -43,6 +44,7 @@ def test_file_events_validate_and_carry_schema_source_sql_and_column_lineage(
         base, tmp_path / "ws", openlineage={"transport": "file", "path": "ol/events.jsonl"}
     )
     with _session(ws) as session:
+        open_scenario(session.catalog, "policy_direct")
         outcome = run_query(session, POLICY, into="eligible", scenario="policy_direct")
     events = read_events(ws / "ol" / "events.jsonl")
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
@@ -106,6 +108,7 @@ def test_a_failed_query_sends_fail_with_the_scrubbed_error(base, tmp_path):
     with _session(ws) as session:
         session.catalog.add_source("lite", f"sqlite://{path}")
         session.catalog.crawl(["lite"])
+        open_scenario(session.catalog, "probe")
         result = execute(session, "SELECT id, abs(x) AS y FROM lite.t", scenario="probe")
         with pytest.raises(Exception, match="integer overflow"):
             result.read_all()

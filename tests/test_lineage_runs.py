@@ -19,6 +19,7 @@ from guajie.lineage.governance import Governance
 from guajie.lineage.recorder import execute, run_query
 from guajie.lineage.runs import scrub_error
 from tests.lineage_support import copy_workspace, read_events, register_city, validate_event
+from tests.support.policies import open_scenario
 
 SCENARIOS = Path(__file__).parents[1] / "sample_sources" / "scenarios"
 
@@ -49,6 +50,7 @@ def test_a_query_is_recorded_when_its_stream_ends(session, ws):
         "SELECT e.district, count(*) AS n, max(r.name) AS someone FROM market.enterprise e "
         "JOIN civil.subsidy_recipient r ON r.person_id = e.legal_rep_id_number GROUP BY 1"
     )
+    open_scenario(session.catalog, "subsidy_check")
     result = execute(session, sql, scenario="subsidy_check", user="lin")
     gov = Governance(session.catalog)
     (running,) = gov.runs()
@@ -128,6 +130,8 @@ def test_error_messages_keep_names_and_lose_values():
 
 
 def test_runs_filters(session):
+    open_scenario(session.catalog, "a")
+    open_scenario(session.catalog, "b")
     execute(
         session, "SELECT count(*) AS n FROM market.district", scenario="a", user="u1"
     ).read_all()
@@ -149,7 +153,9 @@ def test_runs_filters(session):
 def derived(session):
     """Two levels of derivation over the city, by three scenarios."""
     for name in ("policy_direct", "subsidy_check", "smart_parking"):
+        open_scenario(session.catalog, name)
         run_query(session, (SCENARIOS / f"{name}.sql").read_text(), into=name, scenario=name)
+    open_scenario(session.catalog, "report")
     run_query(
         session,
         "SELECT district, count(*) AS n, max(name) AS an_enterprise FROM pool.policy_direct "
@@ -157,6 +163,7 @@ def derived(session):
         into="policy_by_district",
         scenario="report",
     )
+    open_scenario(session.catalog, "dashboard")
     execute(session, "SELECT * FROM pool.policy_by_district", scenario="dashboard").read_all()
     return session
 
@@ -238,18 +245,22 @@ def run_cli(ws: Path):
 
 def test_query_into_and_lineage_commands(run_cli, ws):
     scenario = SCENARIOS / "policy_direct.sql"
-    done = run_cli("query", "-f", str(scenario), "--into", "eligible")
+    open_scenario(Catalog.open(str(ws)), "policy_direct")
+    as_scenario = ("--scenario", "policy_direct")
+    done = run_cli("query", "-f", str(scenario), "--into", "eligible", *as_scenario)
     assert done.exit_code == 0, done.output
     assert "rows into pool.default.eligible" in done.output
-    clash = run_cli("query", "-f", str(scenario), "--into", "eligible")
+    clash = run_cli("query", "-f", str(scenario), "--into", "eligible", *as_scenario)
     assert clash.exit_code == 1
     assert "already exists" in clash.output and "--replace" in clash.output
-    assert run_cli("query", "-f", str(scenario), "--into", "eligible", "--replace").exit_code == 0
-    assert run_cli("query", "-f", str(scenario), "--into", "eligible", "--append").exit_code == 0
+    replace = ("--into", "eligible", "--replace", *as_scenario)
+    assert run_cli("query", "-f", str(scenario), *replace).exit_code == 0
+    append = ("--into", "eligible", "--append", *as_scenario)
+    assert run_cli("query", "-f", str(scenario), *append).exit_code == 0
     misuse = run_cli("query", "SELECT 1 AS x FROM market.district", "--replace")
     assert misuse.exit_code == 2 and "--into" in misuse.output
     shown = json.loads(run_cli("lineage", "show", "pool.eligible", "--json").output)
-    assert shown["recipe"]["scenario"] == "policy_direct"  # from the -f file's name
+    assert shown["recipe"]["scenario"] == "policy_direct"
     assert [c["mode"] for c in shown["recipe"]["contributions"]] == ["replace", "append"]
     rows = run_cli("query", "SELECT count(*) AS n FROM pool.eligible", "--format", "json")
     assert json.loads(rows.output)[0]["n"] > 0

@@ -17,6 +17,7 @@ from guajie.catalog.ledger import Catalog
 from guajie.lineage.governance import Governance
 from guajie.lineage.recorder import execute, run_query
 from tests.lineage_support import register_city
+from tests.support.policies import open_scenario
 
 ROOT = Path(__file__).parents[1]
 
@@ -89,11 +90,15 @@ def session(city_dir: Path, tmp_path: Path):
 
 def test_recorded_runs_keep_the_totals_exact(session):
     sql = "SELECT district, count(*) AS n FROM market.enterprise GROUP BY district"
+    open_scenario(session.catalog, "a")
+    open_scenario(session.catalog, "b")
     execute(session, sql, scenario="a").read_all()
     execute(session, sql, scenario="a").read_all()
     execute(session, sql, scenario="b").read_all()
     execute(session, sql).read_all()
     run_query(session, "SELECT name FROM market.district", into="d", scenario="a")
+    open_scenario(session.catalog, "c")
+    open_scenario(session.catalog, "z")
     run_query(session, "SELECT * FROM pool.d", into="e", scenario="c")
     failed = execute(session, "SELECT * FROM market.enterprise", scenario="z")
     failed.close()  # aborted: not a use

@@ -13,6 +13,7 @@ from guajie.catalog.workspace import Workspace
 from guajie.lineage.governance import Governance
 from guajie.lineage.recorder import execute, rerun, run_query
 from tests.lineage_support import lineage_rows
+from tests.support.policies import open_scenario
 
 SCENARIOS = Path(__file__).parents[1] / "sample_sources" / "scenarios"
 
@@ -44,10 +45,13 @@ def catalog(request, tmp_path: Path, city_dir: Path) -> Catalog:
 def test_lineage_round_trips_on_the_store(catalog):
     session = Session(catalog)
     policy = (SCENARIOS / "policy_direct.sql").read_text()
+    open_scenario(catalog, "policy_direct")
     first = run_query(session, policy, into="eligible", scenario="policy_direct")
     run_query(session, policy, into="eligible", mode="append", scenario="policy_direct")
     with pytest.raises(ConflictError):
         run_query(session, policy, into="eligible")
+    open_scenario(catalog, "dashboard")
+    open_scenario(catalog, "report")
     execute(session, "SELECT count(*) AS n FROM pool.eligible", scenario="dashboard").read_all()
     run_query(
         session,

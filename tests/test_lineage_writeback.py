@@ -31,6 +31,7 @@ from tests.lineage_support import (
     register_city,
     validate_event,
 )
+from tests.support.policies import open_scenario
 
 SCENARIOS = Path(__file__).parents[1] / "sample_sources" / "scenarios"
 POLICY = (SCENARIOS / "policy_direct.sql").read_text()
@@ -82,6 +83,7 @@ def _assert_nothing_written(session: Session, ws: Path, before: dict[str, int], 
 
 
 def test_write_back_registers_a_queryable_dataset_with_lineage(session, ws):
+    open_scenario(session.catalog, "policy_direct")
     outcome = run_query(session, POLICY, into="eligible", scenario="policy_direct")
     expected = session.query(POLICY)
     assert outcome.rows == expected.num_rows > 0
@@ -213,6 +215,7 @@ def test_name_clash_fails_clearly_and_replace_and_append_work(session, ws):
 
 
 def test_rerun_rebuilds_from_the_recorded_sql(session, ws):
+    open_scenario(session.catalog, "subsidy_check")
     run_query(session, PEOPLE, into="people", scenario="subsidy_check")
     run_query(session, PEOPLE + " AND monthly_amount > 600", into="people", mode="append")
     want = session.query("SELECT * FROM pool.people ORDER BY person_id, monthly_amount")

@@ -20,6 +20,7 @@ from guajie.catalog.ledger import Catalog
 from guajie.lineage.recorder import execute, run_query
 from guajie.lineage.report import write_report
 from tests.lineage_support import copy_workspace, register_city
+from tests.support.policies import open_scenario
 
 SCENARIOS = Path(__file__).parents[1] / "sample_sources" / "scenarios"
 CHROMIUM_FLAGS = [
@@ -42,7 +43,9 @@ def workspace(city_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     ws = copy_workspace(root / "base", root / "ws")
     with Session(Catalog.open(str(ws))) as session:
         for name in ("policy_direct", "subsidy_check", "smart_parking"):
+            open_scenario(session.catalog, name)
             run_query(session, (SCENARIOS / f"{name}.sql").read_text(), into=name, scenario=name)
+        open_scenario(session.catalog, "report")
         run_query(
             session,
             "SELECT district, count(*) AS n, max(name) AS an_enterprise "
@@ -50,6 +53,7 @@ def workspace(city_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             into="policy_by_district",
             scenario="report",
         )
+        open_scenario(session.catalog, "dashboard")
         execute(session, "SELECT * FROM pool.policy_by_district", scenario="dashboard").read_all()
         with pytest.raises(Exception, match="already exists"):
             run_query(session, "SELECT name FROM market.district", into="policy_direct")

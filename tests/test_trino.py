@@ -38,8 +38,8 @@ from guajie.federation.trino import (
     load_settings,
     sync_catalogs,
 )
+from tests.support.policies import raw_personal_information
 from tests.support.servers import free_port
-from tests.support.trino_server import TrinoServer
 from tests.test_federation_city import (
     ORDER_KEYS,
     QUERIES,
@@ -89,14 +89,6 @@ TPCH_ABS_TOL = {1: 0.005}
 # Servers and workspaces
 
 
-@pytest.fixture(scope="session")
-def trino_server(postgres_server, mariadb_server, s3_server) -> Iterator[TrinoServer]:
-    # The password variables are in os.environ (set by the fixtures above); S3 credentials
-    # are given to Trino's environment only.
-    with TrinoServer(env=s3_server.env()) as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
 def s3_env(s3_server) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in s3_server.env()}
@@ -121,7 +113,7 @@ def tpch_trino(tpch_files, postgres_server, mariadb_server, trino_server, tmp_pa
     load_postgres(postgres_server.conninfo, pick("tpg"), schema="tpch_trino")
     load_mysql(mariadb_server.connect_kwargs, pick("tmy"), database="guajie_tpch_trino")
     write_parquet(root / "files", pick("tfiles"))
-    catalog = Catalog.open(str(root / "ws"))
+    catalog = raw_personal_information(Catalog.open(str(root / "ws")))
     m = mariadb_server
     catalog.add_source(
         "tpg",
@@ -202,7 +194,9 @@ def city_catalog(
     fs = fsspec.filesystem("s3", **s3_server.storage_options)
     fs.put(str(city_dir / "tax" / "filings"), "trino-pool/tax/filings", recursive=True)
 
-    catalog = Catalog.open(str(tmp_path_factory.mktemp("city-trino") / "ws"))
+    catalog = raw_personal_information(
+        Catalog.open(str(tmp_path_factory.mktemp("city-trino") / "ws"))
+    )
     catalog.add_source("market", pg.url + "?schemas=market_trino", password_env=pg.env_var_name)
     catalog.add_source("civil", pg.url + "?schemas=civil_trino", password_env=pg.env_var_name)
     catalog.add_source(

@@ -79,6 +79,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "inputs {text} NOT NULL, created_at {text} NOT NULL, updated_at {text} NOT NULL)",
         ],
     ),
+    (
+        4,
+        [
+            # Scenario manifests (数据清单, approvals, named queries, outputs), applied whole.
+            "CREATE TABLE scenarios (name {text} PRIMARY KEY, doc {text} NOT NULL, "
+            "applied_at {text} NOT NULL)",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

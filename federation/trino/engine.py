@@ -36,8 +36,8 @@ import sqlglot
 from sqlglot import exp
 
 from guajie.federation.catalog_view import CatalogView, LedgerView, TableInfo
-from guajie.federation.errors import QueryError
-from guajie.federation.frontend import bind_tables, optimize_tree, parse_read_only
+from guajie.federation.frontend import bound_query
+from guajie.federation.policy import Policy
 
 from .client import ArrowStream, TrinoClient
 from .errors import NotServedError, TrinoConfigError, TrinoQueryError
@@ -185,17 +185,13 @@ class TrinoEngine:
         """The catalog as planning sees it: the same view the embedded engine binds with."""
         return LedgerView(self.catalog.store)
 
-    def prepare(self, sql: str, *, dialect: str = "trino") -> TrinoQuery:
-        """Bind, check and rewrite ``sql`` for Trino (asks Trino for the tables' types)."""
+    def prepare(
+        self, sql: str, *, dialect: str = "trino", policy: Policy | None = None
+    ) -> TrinoQuery:
+        """Bind, check, apply ``policy`` and rewrite ``sql`` for Trino (asks Trino for the
+        tables' types)."""
         view = self.view()
-        tree = parse_read_only(sql, dialect)
-        tables = bind_tables(tree, view)
-        if not tables:
-            raise QueryError(
-                "The query reads no dataset.",
-                "Name at least one catalog dataset, e.g. FROM source.schema.table.",
-            )
-        optimized = optimize_tree(tree, view, dialect, tables)
+        optimized, tables = bound_query(sql, view, dialect, policy)
         self._check_served(tables)
         actual = self._trino_types(tables)
         casts = _add_casts(optimized, view, actual)
@@ -283,6 +279,7 @@ class TrinoEngine:
         dialect: str = "trino",
         timeout: float | None = None,
         transfer: str | None = None,
+        policy: Policy | None = None,
     ) -> TrinoResult:
         """Run ``sql`` on Trino; the answer streams from ``.reader`` as Arrow.
 
@@ -291,7 +288,7 @@ class TrinoEngine:
         into ``trino.results_dir`` and read with pyarrow; see :mod:`.parquet_results`).
         """
         started = time.perf_counter()
-        query = self.prepare(sql, dialect=dialect)
+        query = self.prepare(sql, dialect=dialect, policy=policy)
         session = {"query_max_run_time": f"{max(1, int(timeout))}s"} if timeout else {}
         if (transfer or self.settings.transfer) == "parquet":
             done = self._parquet().run(query.tree, query.trino_sql, query.output_columns, session)
@@ -333,8 +330,15 @@ class TrinoEngine:
     ) -> pa.RecordBatchReader:
         return self.execute(sql, dialect=dialect, timeout=timeout).reader
 
-    def explain(self, sql: str, *, dialect: str = "trino", analyze: bool = False) -> TrinoExplain:
-        query = self.prepare(sql, dialect=dialect)
+    def explain(
+        self,
+        sql: str,
+        *,
+        dialect: str = "trino",
+        analyze: bool = False,
+        policy: Policy | None = None,
+    ) -> TrinoExplain:
+        query = self.prepare(sql, dialect=dialect, policy=policy)
         keyword = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
         rows = self.client.rows(f"{keyword} {query.trino_sql}", sources=query.sources)
         plan = "\n".join(str(r[0]) for r in rows)

@@ -10,7 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from guajie.catalog.errors import GuajieError, InvalidInputError, SourceError, redact
+from guajie.catalog.errors import (
+    GuajieError,
+    InvalidInputError,
+    SourceError,
+    redact,
+    without_values,
+)
 
 
 class TrinoError(GuajieError):
@@ -89,7 +95,7 @@ def query_failure(
     known = sorted(set(sources))
     secret_values = tuple(secrets)
     name = getattr(exc, "error_name", None)
-    message = redact(str(getattr(exc, "message", None) or exc), *secret_values)
+    message = without_values(redact(str(getattr(exc, "message", None) or exc), *secret_values))
     query_id = getattr(exc, "query_id", None)
     text = _first_line(message)
     lowered = message.lower()

@@ -60,6 +60,7 @@ from guajie.cli import (  # noqa: E402
     metadata_cmds,
     query_cmds,
     report_cmds,
+    scenario_cmds,
     source_cmds,
     trino_cmds,
 )
@@ -70,6 +71,7 @@ for command in (
     *metadata_cmds.COMMANDS,
     *query_cmds.COMMANDS,
     *lineage_cmds.COMMANDS,
+    *scenario_cmds.COMMANDS,
     *report_cmds.COMMANDS,
     *trino_cmds.COMMANDS,
 ):

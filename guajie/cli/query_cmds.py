@@ -121,7 +121,11 @@ def _session(ctx: click.Context, timeout: float | None = None) -> Any:
     flag_value="append",
     help="With --into: add the rows to an existing dataset (same columns).",
 )
-@click.option("--scenario", help="The scenario this run belongs to (default: the -f file's name).")
+@click.option(
+    "--scenario",
+    help="Run as this scenario: only its data list, with its masks and row filters "
+    "(default: the workspace's default policy).",
+)
 @click.option("--user", help="Record the run under this user (default: $GUAJIE_USER or you).")
 @with_engine_options
 @click.pass_context
@@ -152,8 +156,6 @@ def query(
     guajie query -f policy_direct.sql --into eligible --replace
     """
     text = _sql_argument(sql, sql_file)
-    if scenario is None and sql_file and sql_file != "-":
-        scenario = Path(sql_file).stem
     if into and (output or fmt):
         raise click.UsageError("--into writes into the pool; drop --output and --format.")
     if mode and not into:
@@ -187,7 +189,9 @@ def query(
     if engine == "trino":
         from guajie.cli.trino_cmds import trino_engine
 
-        result = trino_engine(ctx, **trino_options).execute(text, dialect=dialect, timeout=timeout)
+        result = trino_engine(ctx, **trino_options).execute(
+            text, dialect=dialect, timeout=timeout, policy=session.policy(scenario)
+        )
     else:
         result = session.execute(text, dialect=dialect, scenario=scenario, user=user)
     if path is not None and kind is not None:
@@ -274,6 +278,7 @@ def _print_table(table: Any, max_rows: int) -> None:
 @with_sql_options
 @click.option("--analyze", is_flag=True, help="Run the query and show actual rows and bytes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--scenario", help="Plan as this scenario (its data list, masks, row filters).")
 @with_engine_options
 @click.pass_context
 def explain(
@@ -283,6 +288,7 @@ def explain(
     dialect: str,
     analyze: bool,
     as_json: bool,
+    scenario: str | None,
     engine: str,
     **trino_options: Any,
 ) -> None:
@@ -292,24 +298,24 @@ def explain(
     ANALYZE with --analyze).
     """
     text = _sql_argument(sql, sql_file)
+    session = _session(ctx)
     if engine == "trino":
         from guajie.cli.trino_cmds import trino_engine
 
         explanation = trino_engine(ctx, **trino_options).explain(
-            text, dialect=dialect, analyze=analyze
+            text, dialect=dialect, analyze=analyze, policy=session.policy(scenario)
         )
         if as_json:
             print_json(explanation.to_dict())
         else:
             click.echo(explanation.text())
         return
-    session = _session(ctx)
     if analyze:
-        result = session.execute(text, dialect=dialect)
+        result = session.execute(text, dialect=dialect, scenario=scenario)
         result.read_all()
         plan, stats = result.plan, result.stats
     else:
-        plan, stats = session.plan(text, dialect=dialect), None
+        plan, stats = session.plan(text, dialect=dialect, scenario=scenario), None
     if as_json:
         print_json(plan.to_dict(stats))
     else:
