@@ -37,10 +37,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidInputError, NotFoundError, did_you_mean
 from .models import now_utc
@@ -77,10 +78,24 @@ class Approval(BaseModel):
 
 
 class NamedQuery(BaseModel):
+    """A query by name; ``file`` (relative to the manifest) is read into ``sql`` on load."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    sql: str
+    sql: str | None = None
+    file: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _one_text(self) -> NamedQuery:
+        if (self.sql is None) == (self.file is None):
+            raise ValueError(f"query '{self.name}' needs exactly one of sql and file")
+        return self
+
+    @property
+    def text(self) -> str:
+        assert self.sql is not None, "files are read when the manifest is loaded"
+        return self.sql
 
 
 class Output(BaseModel):
@@ -134,8 +149,11 @@ class Scenario(BaseModel):
         )
 
 
-def load_manifest(text: str, origin: str = "the manifest") -> Scenario:
-    """Parse and validate a manifest's shape (the catalog is checked on apply)."""
+def load_manifest(text: str, origin: str = "the manifest", base: Path | None = None) -> Scenario:
+    """Parse and validate a manifest's shape (the catalog is checked on apply).
+
+    Query files are read relative to ``base`` (the manifest's directory).
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -150,7 +168,7 @@ def load_manifest(text: str, origin: str = "the manifest") -> Scenario:
             "See `guajie scenario apply --help` for an example manifest.",
         )
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'manifest'}: {err['msg']}"
@@ -160,6 +178,20 @@ def load_manifest(text: str, origin: str = "the manifest") -> Scenario:
             f"{origin} is not a valid scenario manifest: {problems}.",
             "Fix these fields and apply it again.",
         ) from None
+    for query in scenario.queries:
+        if query.file is None:
+            continue
+        path = (base or Path.cwd()) / query.file
+        try:
+            query.sql = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(
+                f"{origin}: query '{query.name}' reads {path}, which cannot be read "
+                f"({exc.strerror}).",
+                "Paths in a manifest are relative to the manifest's directory.",
+            ) from None
+        query.file = None
+    return scenario
 
 
 # -- the store ------------------------------------------------------------------------

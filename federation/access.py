@@ -188,7 +188,7 @@ def apply_scenario(catalog: Catalog, manifest: Scenario, *, today: date | None =
         plan_query(probe, view, policy=policy)  # not shared, approvals, row filters
     for query in canonical.queries:
         try:
-            plan_query(query.sql, view, policy=policy)
+            plan_query(query.text, view, policy=policy)
         except GuajieError as exc:
             kind = PolicyError if isinstance(exc, PolicyError) else InvalidInputError
             raise kind(

@@ -61,11 +61,21 @@ $guajie explain -f sample_sources/scenarios/policy_direct.sql
 echo
 $guajie query -f sample_sources/scenarios/policy_direct.sql --max-rows 10
 echo
+echo "== 场景: each scenario reads only its data list (数据清单), under its approvals"
+$guajie scenario apply -f sample_sources/scenarios/policy_direct.yaml
+$guajie scenario apply -f sample_sources/scenarios/subsidy_check.yaml
+$guajie scenario list
+echo
+echo "== Outside a scenario personal information is masked; a scenario sees what it was granted"
+$guajie query "SELECT name, person_id, phone, bank_card FROM civil.subsidy_recipient" --max-rows 3
+$guajie query --scenario policy_direct "SELECT legal_rep_id_number FROM market.enterprise" \
+  || echo "   (refused, as it should be)"
+echo
 echo "== 反哺: scenario results go back into the shared pool, with their lineage"
-$guajie query -f sample_sources/scenarios/policy_direct.sql --into policy_direct --replace
-$guajie query -f sample_sources/scenarios/subsidy_check.sql --into subsidy_check --replace
-$guajie query --scenario policy_report --into policy_by_district --replace \
-  "SELECT district, count(*) AS enterprises, sum(tax_h1) AS tax_h1 FROM pool.policy_direct GROUP BY district"
+$guajie scenario run policy_direct
+$guajie scenario run subsidy_check
+$guajie scenario apply -f sample_sources/scenarios/policy_report.yaml
+$guajie scenario run policy_report
 $guajie query "SELECT * FROM pool.policy_by_district ORDER BY tax_h1 DESC" --max-rows 5
 echo
 $guajie lineage show pool.policy_direct

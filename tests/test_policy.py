@@ -16,6 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from guajie.api import Session
 from guajie.catalog.errors import GuajieError
@@ -114,40 +116,59 @@ def embedded_policy(city_dir: Path, tmp_path_factory) -> Session:
     return Session(catalog)
 
 
+# On Trino every source is a catalog of the shared test server: names of their own here.
+_TRINO_NAMES = re.compile(r"\b(market|civil|hrss|tax)\.", re.IGNORECASE)
+
+
+def on_trino(sql: str) -> str:
+    return _TRINO_NAMES.sub(lambda m: f"p{m.group(1).lower()}.", sql)
+
+
+class TrinoSession:
+    """The policy tests' Session on Trino, with the city's source names prefixed by p."""
+
+    def __init__(self, session: Session) -> None:
+        self.session, self.catalog = session, session.catalog
+
+    def query(self, sql: str, **options: Any) -> pa.Table:
+        return self.session.query(on_trino(sql), **options)
+
+    def plan(self, sql: str, **options: Any) -> Any:
+        return self.session.plan(on_trino(sql), **options)
+
+
 @pytest.fixture(scope="module")
-def trino_policy(city_dir: Path, postgres_server, trino_server, tmp_path_factory) -> Session:
+def trino_policy(city_dir: Path, postgres_server, trino_server, tmp_path_factory) -> TrinoSession:
     from guajie.federation.trino import load_settings, sync_catalogs
     from guajie.sample_sources import load_postgres
 
     pg = postgres_server
-    load_postgres(
-        pg.conninfo, scale=SCALE, seed=SEED, schema="market_policy", tables=("enterprise",)
-    )
-    load_postgres(
-        pg.conninfo, scale=SCALE, seed=SEED, schema="civil_policy", tables=("subsidy_recipient",)
-    )
-    load_postgres(
-        pg.conninfo,
-        scale=SCALE,
-        seed=SEED,
-        schema="hrss_policy",
-        tables=("social_insurance_monthly",),
-    )
+    for name, table in (
+        ("market", "enterprise"),
+        ("civil", "subsidy_recipient"),
+        ("hrss", "social_insurance_monthly"),
+    ):
+        load_postgres(pg.conninfo, scale=SCALE, seed=SEED, schema=f"{name}_policy", tables=(table,))
     catalog = Catalog.open(str(tmp_path_factory.mktemp("policy-trino") / "ws"))
     for name in ("market", "civil", "hrss"):
         url = f"{pg.url}?schemas={name}_policy"
-        catalog.add_source(name, url, password_env=pg.env_var_name)
-    catalog.add_source("tax", f"file://{city_dir}/tax")
+        catalog.add_source(f"p{name}", url, password_env=pg.env_var_name)
+    catalog.add_source("ptax", f"file://{city_dir}/tax")
     catalog.crawl()
-    _classify(catalog)
+    catalog.update(
+        "pmarket.enterprise", sharing_type="conditional", sharing_condition="经市场监管局审批"
+    )
+    catalog.update(
+        "phrss.social_insurance_monthly", sharing_type="not-shared", legal_basis="《社会保险法》"
+    )
     report = sync_catalogs(catalog, load_settings(catalog.workspace, url=trino_server.url))
     assert report.ok, report.to_dict()
-    apply_scenario(catalog, load_manifest(GULOU))
-    return Session(catalog, engine="trino", trino={"url": trino_server.url})
+    apply_scenario(catalog, load_manifest(on_trino(GULOU)))
+    return TrinoSession(Session(catalog, engine="trino", trino={"url": trino_server.url}))
 
 
 @pytest.fixture(params=["embedded", pytest.param("trino", marks=[pytest.mark.servers])])
-def session(request) -> Session:
+def session(request) -> Session | TrinoSession:
     return request.getfixturevalue(f"{request.param}_policy")
 
 
@@ -178,7 +199,9 @@ def _assert_nothing_leaks(texts: list[Any], protected: dict[str, set[str]]) -> N
     assert not cells, f"protected cells leaked: {cells[:3]}"
 
 
-def attempt(session: Session, sql: str, protected: dict[str, set[str]]) -> pa.Table | GuajieError:
+def attempt(
+    session: Session | TrinoSession, sql: str, protected: dict[str, set[str]]
+) -> pa.Table | GuajieError:
     """Run ``sql`` as scenario gulou; whatever comes back must hold no protected value."""
     try:
         table = session.query(sql, scenario="gulou")
@@ -475,3 +498,115 @@ def test_scenario_cli_apply_list_show_run(cli, home, city_dir, tmp_path):
     assert denied.exit_code == 1 and "aggregate-only" in denied.output
     unknown = cli("query", "--scenario", "guluo", "SELECT 1 AS x FROM market.enterprise")
     assert unknown.exit_code == 1 and "did you mean" in unknown.output.lower()
+
+
+# -- fuzzing the SQL entry point ---------------------------------------------------------
+
+
+TOKENS = [
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP BY",
+    "ORDER BY",
+    "HAVING",
+    "UNION",
+    "ALL",
+    "JOIN",
+    "ON",
+    "LEFT",
+    "AS",
+    "WITH",
+    "(",
+    ")",
+    ",",
+    "*",
+    "=",
+    "<>",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "LIKE",
+    "CAST",
+    "VARCHAR",
+    "bigint",
+    "'x'",
+    "1",
+    "0",
+    "NULL",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "END",
+    "sum",
+    "count",
+    "max",
+    "substr",
+    "||",
+    ";",
+    "--",
+    "/*",
+    "*/",
+    '"',
+    "'",
+    ".",
+    E,
+    R,
+    ID,
+    "registered_capital",
+    "person_id",
+    "name",
+    "phone",
+    "credit_code",
+    "e",
+    "r",
+    "t",
+    "OVER",
+    "PARTITION",
+    "TABLESAMPLE",
+    "INSERT",
+    "DROP",
+    "EXPLAIN",
+    "LIMIT",
+    "DISTINCT",
+]
+COLUMNS = [ID, "legal_rep_name", "registered_capital", "credit_code", "district_code"]
+WRAPPERS = [
+    "{c}",
+    "upper({c})",
+    "substr({c}, 3, 9)",
+    "CAST({c} AS varchar)",
+    "coalesce({c}, 'x')",
+    "length({c})",
+    "reverse({c})",
+    "concat({c}, '')",
+    "max({c})",
+    "sum({c})",
+    "count({c})",
+    "min({c}) OVER (PARTITION BY district)",
+    "lower(CAST({c} AS varchar))",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=25))
+def test_fuzzed_text_is_refused_or_planned_never_a_crash(embedded_policy, protected, tokens):
+    sql = " ".join(tokens)
+    try:
+        embedded_policy.plan(sql, scenario="gulou")
+    except GuajieError as exc:
+        _assert_nothing_leaks([str(exc)], protected)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.sampled_from(WRAPPERS),
+    st.sampled_from(COLUMNS),
+    st.sampled_from(["", " WHERE {c2} IS NOT NULL", " ORDER BY 1", " GROUP BY 1"]),
+    st.sampled_from(COLUMNS),
+)
+def test_fuzzed_queries_never_leak(embedded_policy, protected, wrapper, column, tail, other):
+    expression = wrapper.format(c=column)
+    sql = f"SELECT {expression} AS v FROM {E}" + tail.format(c2=other)
+    attempt(embedded_policy, sql, protected)

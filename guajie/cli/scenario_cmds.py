@@ -61,6 +61,8 @@ def scenario_apply(ctx: click.Context, manifest_file: str, as_json: bool) -> Non
       queries:
         - name: by_district
           sql: SELECT district, count(*) AS n FROM market.enterprise GROUP BY district
+        - name: eligible
+          file: policy_direct.sql      # relative to the manifest
       outputs:
         - {query: by_district, into: enterprises_by_district, mode: replace}
     """
@@ -69,13 +71,13 @@ def scenario_apply(ctx: click.Context, manifest_file: str, as_json: bool) -> Non
     from guajie.federation.access import apply_scenario
 
     if manifest_file == "-":
-        text, origin = sys.stdin.read(), "the manifest on standard input"
+        text, origin, base = sys.stdin.read(), "the manifest on standard input", Path.cwd()
     else:
         path = Path(manifest_file)
         if not path.is_file():
             raise InvalidInputError(f"No manifest at {path}.", "Check the path.")
-        text, origin = path.read_text(encoding="utf-8"), str(path)
-    applied = apply_scenario(_catalog(ctx), load_manifest(text, origin))
+        text, origin, base = path.read_text(encoding="utf-8"), str(path), path.parent
+    applied = apply_scenario(_catalog(ctx), load_manifest(text, origin, base))
     if as_json:
         print_json(applied)
         return
@@ -174,7 +176,7 @@ def scenario_run(
         output = outputs.get(query.name)
         if output is not None:
             outcome = session.write_back(
-                query.sql, output.into, mode=output.mode, scenario=manifest.name, user=user
+                query.text, output.into, mode=output.mode, scenario=manifest.name, user=user
             )
             done.append(
                 {
@@ -185,7 +187,7 @@ def scenario_run(
                 }
             )
         else:
-            result = session.execute(query.sql, scenario=manifest.name, user=user)
+            result = session.execute(query.text, scenario=manifest.name, user=user)
             rows = result.read_all().num_rows
             done.append({"query": query.name, "rows": rows, "into": None, "run": result.run_id})
     if as_json:
