@@ -168,6 +168,31 @@ class MySQLDialect(SourceDialect):
         return self.why_not(node)
 
 
+_SQLITE_FUNCTIONS: tuple[type[exp.Expr], ...] = (
+    exp.Case,
+    exp.If,
+    exp.Coalesce,
+    exp.Nullif,
+    exp.Cast,
+    exp.Count,
+    exp.Sum,
+    exp.Avg,
+    exp.Max,
+    exp.Min,
+    exp.Abs,
+    exp.Round,
+    exp.Length,
+    exp.Lower,
+    exp.Upper,
+    exp.Substring,
+    exp.Trim,
+    exp.StrPosition,
+    exp.Replace,
+    exp.Concat,
+    exp.Exists,
+)
+
+
 class SQLiteDialect(SourceDialect):
     """SQLite: loose types, LIKE ignores ASCII case, no EXTRACT or interval arithmetic."""
 
@@ -192,6 +217,10 @@ class SQLiteDialect(SourceDialect):
     def why_not(self, node: exp.Expr) -> str | None:
         if isinstance(node, exp.Cast) and _is_date_literal(node):
             return None  # DATE('2024-06-01') is ISO text, as SQLite stores dates
+        if isinstance(node, exp.Func) and not isinstance(node, _SQLITE_FUNCTIONS):
+            # SQLite's core has few functions (no reverse, regexp, split_part, array_agg,
+            # hashing): only the ones it is known to have are sent.
+            return f"SQLite has no {node.sql_name()}"
         if isinstance(node, exp.Like):
             return "SQLite's LIKE ignores ASCII case"
         if isinstance(node, exp.Div):

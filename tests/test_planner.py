@@ -161,6 +161,24 @@ def test_sqlite_keeps_what_it_cannot_do_exactly(view):
     assert "EXTRACT" in plan.residual_sql and "LIKE" in plan.residual_sql
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        "reverse(name)",
+        "regexp_extract(name, '[0-9]+')",
+        "split_part(name, ' ', 1)",
+        "to_hex(sha256(to_utf8(name)))",
+        "array_join(array_agg(name), ',')",
+    ],
+)
+def test_functions_sqlite_lacks_run_locally(view, call):
+    plan = plan_query(f"SELECT {call} AS v FROM lite.recipient", view)
+    assert plan.residual is not None
+    sent = plan.fragments[0].sql().lower()
+    assert "name" in sent
+    assert not any(f in sent for f in ("reverse", "regexp", "split", "sha", "hex", "array"))
+
+
 def test_file_scans_get_projection_filters_and_limit(view):
     plan = plan_query(
         "SELECT credit_code, total_tax FROM files.filings "
