@@ -610,3 +610,33 @@ def test_fuzzed_queries_never_leak(embedded_policy, protected, wrapper, column, 
     expression = wrapper.format(c=column)
     sql = f"SELECT {expression} AS v FROM {E}" + tail.format(c2=other)
     attempt(embedded_policy, sql, protected)
+
+
+def test_masks_hide_short_values_whole_and_work_on_numbers_and_nulls(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "people.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE people (k INTEGER, id_number TEXT, phone BIGINT, name TEXT)")
+    con.executemany(
+        "INSERT INTO people VALUES (?, ?, ?, ?)",
+        [
+            (1, "350102199001011234", 13800138000, "欧阳娜娜"),
+            (2, "12345", None, "王"),
+            (3, None, 13912345678, None),
+        ],
+    )
+    con.commit()
+    con.close()
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    catalog.add_source("lite", f"sqlite://{path}")
+    catalog.crawl()
+    for column, kind in (("id_number", "id_number"), ("phone", "phone"), ("name", "name")):
+        catalog.update(f"lite.people.{column}", sensitivity=kind)
+    table = Session(catalog).query("SELECT * FROM lite.people ORDER BY k")
+    assert table.to_pydict() == {
+        "k": [1, 2, 3],
+        "id_number": ["350102********1234", "********", None],
+        "phone": ["138****8000", None, "139****5678"],
+        "name": ["欧**", "**", None],
+    }
