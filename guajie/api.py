@@ -75,16 +75,21 @@ class Session:
     ) -> QueryResult | TrinoResult:
         """Plan and start running ``sql``; the result streams from ``.reader``.
 
-        The run is recorded in the catalog (``guajie lineage runs``) when the stream ends.
+        The run is recorded in the catalog (``guajie lineage runs``) when the stream ends,
+        on either engine.
         """
-        if (engine or self.engine) == "trino":
-            return self.trino().execute(sql, dialect=dialect or self.dialect, timeout=self.timeout)
         from guajie.lineage.recorder import execute
 
-        return execute(self, sql, dialect=dialect, scenario=scenario, user=user)  # type: ignore[return-value]
+        return execute(  # type: ignore[return-value]
+            self, sql, dialect=dialect, scenario=scenario, user=user, engine=engine or self.engine
+        )
 
-    def execute_unrecorded(self, sql: str, *, dialect: str | None = None) -> QueryResult:
+    def execute_unrecorded(
+        self, sql: str, *, dialect: str | None = None, engine: str | None = None
+    ) -> QueryResult | TrinoResult:
         """Plan and run ``sql`` without a run record (what recording builds on)."""
+        if (engine or self.engine) == "trino":
+            return self.trino().execute(sql, dialect=dialect or self.dialect, timeout=self.timeout)
         from guajie.federation import Executor
 
         plan = self.plan(sql, dialect=dialect)
@@ -133,6 +138,7 @@ class Session:
         scenario: str | None = None,
         user: str | None = None,
         dialect: str | None = None,
+        engine: str | None = None,
     ) -> RunOutcome:
         """Run ``sql`` and write the answer into the pool as ``pool.default.<into>`` (反哺).
 
@@ -143,14 +149,23 @@ class Session:
         from guajie.lineage.recorder import run_query
 
         return run_query(
-            self, sql, into=into, mode=mode, scenario=scenario, user=user, dialect=dialect
+            self,
+            sql,
+            into=into,
+            mode=mode,
+            scenario=scenario,
+            user=user,
+            dialect=dialect,
+            engine=engine or self.engine,
         )
 
-    def rerun(self, dataset: str, *, user: str | None = None) -> list[RunOutcome]:
+    def rerun(
+        self, dataset: str, *, user: str | None = None, engine: str | None = None
+    ) -> list[RunOutcome]:
         """Rebuild a dataset written back into the pool from its recorded SQL."""
         from guajie.lineage.recorder import rerun
 
-        return rerun(self, dataset, user=user)
+        return rerun(self, dataset, user=user, engine=engine or self.engine)
 
     def close(self) -> None:
         self.catalog.workspace.close()

@@ -136,6 +136,39 @@ class TrinoClient:
             raise unreachable(self.settings.url, RuntimeError("the server is still starting"))
         return info
 
+    def query_info(self, query_id: str, *, wait: float = 2.0) -> dict[str, Any] | None:
+        """Trino's ``QueryInfo`` of a query (``/v1/query/{id}``), once final if that comes
+        within ``wait`` seconds; None when the server no longer has it or does not answer.
+
+        Statistics are bookkeeping: their absence never fails the query they describe.
+        """
+        import time
+
+        import requests
+
+        secrets = self._secrets()
+        password = secrets[0] if secrets else None
+        auth = (self.settings.user, password) if password is not None else None
+        deadline = time.monotonic() + wait
+        info: dict[str, Any] | None = None
+        while True:
+            try:
+                response = requests.get(
+                    f"{self.settings.url}/v1/query/{query_id}",
+                    headers={"X-Trino-User": self.settings.user},
+                    auth=auth,
+                    verify=self.settings.verify,
+                    timeout=min(self.settings.request_timeout, 10),
+                )
+                if response.status_code != 200:
+                    return info
+                info = dict(response.json())
+            except (requests.exceptions.RequestException, ValueError):
+                return info
+            if info.get("finalQueryInfo") or time.monotonic() >= deadline:
+                return info
+            time.sleep(0.05)
+
     def _cursor(self, **session: str) -> Any:
         if session:
             return self.connect(**session).cursor()
