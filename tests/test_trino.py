@@ -17,6 +17,7 @@ Placements differ from the embedded suites where Trino cannot read a source:
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from guajie.api import Session
 from guajie.catalog.ledger import Catalog
 from guajie.federation.trino import (
     NotServedError,
@@ -38,6 +40,8 @@ from guajie.federation.trino import (
     load_settings,
     sync_catalogs,
 )
+from guajie.lineage.governance import Governance
+from tests.lineage_support import copy_workspace, read_events, validate_event
 from tests.support.servers import free_port
 from tests.support.trino_server import TrinoServer
 from tests.test_federation_city import (
@@ -440,6 +444,191 @@ def test_dropping_a_file_table_keeps_the_files(sync_workspace, city_dir):
     catalog.remove_source("syncfiles")
     sync_catalogs(catalog, settings)
     assert sorted(p.name for p in (city_dir / "transport").rglob("*")) == before
+
+
+# --------------------------------------------------------------------------------------------
+# Lineage: runs on Trino are recorded like embedded runs
+
+POLICY_SQL = (SCENARIOS / "policy_direct.sql").read_text()
+
+
+@pytest.fixture
+def trino_ws(city_catalog, tmp_path) -> Path:
+    """A private copy of the city workspace (Trino-served) that writes OpenLineage events."""
+    return copy_workspace(
+        Path(city_catalog.workspace.home),
+        tmp_path / "ws",
+        openlineage={"transport": "file", "path": "events.jsonl"},
+    )
+
+
+@pytest.fixture
+def trino_session(trino_ws, trino_server) -> Iterator[Session]:
+    session = Session(Catalog.open(str(trino_ws)), engine="trino", trino={"url": trino_server.url})
+    yield session
+    session.close()
+
+
+def _input_columns(catalog: Catalog, run_id: str) -> dict[tuple[str, str], str]:
+    with catalog.store.read() as txn:
+        return {
+            (d, c): how
+            for d, c, how in txn.db.execute(
+                "SELECT dataset, column_name, how FROM run_input_columns WHERE run_id = ?",
+                (run_id,),
+            )
+        }
+
+
+@needs_servers
+def test_a_trino_run_is_recorded_with_what_trino_read(trino_session, trino_ws):
+    session = trino_session
+    result = session.execute(POLICY_SQL, scenario="policy_direct", user="lin")
+    (running,) = Governance(session.catalog).runs()
+    assert running.status == "running" and running.engine == "trino"
+    table = result.read_all()
+    (run,) = Governance(session.catalog).runs()
+    assert run.status == "completed" and run.engine == "trino" and run.user == "lin"
+    assert run.row_count == table.num_rows > 0
+    assert run.inputs == [
+        "hrss.guajie_city_trino.social_insurance_monthly",
+        "market.market_trino.enterprise",
+        "tax.default.filings",
+    ]
+    # Rows per source as Trino counted them; bytes only where the connector measures them
+    # (Hive reading Parquet), not for the JDBC connectors.
+    assert set(run.fetched) == {"market", "hrss", "tax"}
+    datasets = {d: session.catalog.dataset(d) for d in run.inputs}
+    for source, dataset in (
+        ("market", "market.market_trino.enterprise"),
+        ("hrss", "hrss.guajie_city_trino.social_insurance_monthly"),
+        ("tax", "tax.default.filings"),
+    ):
+        assert 0 < run.fetched[source]["rows"] <= datasets[dataset].row_count
+    assert "bytes" not in run.fetched["market"] and "bytes" not in run.fetched["hrss"]
+    assert 0 < run.fetched["tax"]["bytes"] <= datasets["tax.default.filings"].size_bytes
+    used = _input_columns(session.catalog, run.id)
+    assert used[("market.market_trino.enterprise", "name")] == "IDENTITY"
+    assert used[("tax.default.filings", "total_tax")].startswith("AGGREGATION")
+    assert "JOIN" in used[("hrss.guajie_city_trino.social_insurance_monthly", "credit_code")]
+    events = read_events(trino_ws / "events.jsonl")
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    for event in events:
+        validate_event(event)
+    complete = events[-1]
+    assert len(complete["inputs"]) == 3
+
+
+@needs_servers
+def test_a_failed_trino_run_is_recorded_without_values(trino_session, trino_ws):
+    session = trino_session
+    with pytest.raises(TrinoQueryError, match="Division by zero"):
+        session.query(
+            "SELECT credit_code, headcount / (headcount - headcount) AS x "
+            "FROM hrss.social_insurance_monthly"
+        )
+    (run,) = Governance(session.catalog).runs()
+    assert run.status == "failed" and run.engine == "trino"
+    assert "Division by zero" in (run.error or "")
+    assert "Traceback" not in (run.error or "")
+    events = read_events(trino_ws / "events.jsonl")
+    assert [e["eventType"] for e in events] == ["START", "FAIL"]
+    for event in events:
+        validate_event(event)
+
+
+@needs_servers
+def test_a_failing_cast_on_trino_keeps_values_out_of_the_record(trino_session):
+    session = trino_session
+    with pytest.raises(TrinoQueryError):
+        session.query("SELECT CAST(name AS integer) AS n FROM market.enterprise")
+    (run,) = Governance(session.catalog).runs()
+    names = session.query("SELECT name FROM market.enterprise", engine="embedded").column(0)
+    assert run.status == "failed" and run.error
+    assert not any(str(v) in run.error for v in names.to_pylist()[:200])
+
+
+@needs_servers
+def test_a_trino_stream_dropped_unread_is_aborted_and_cancelled(trino_session, trino_ws):
+    session = trino_session
+    recorded = session.execute("SELECT * FROM tax.filings")
+    query_id = recorded.result.stats.query_id
+    client = recorded.result._stream.client
+    recorded.close()
+    del recorded
+    gc.collect()
+    (run,) = Governance(session.catalog).runs()
+    assert run.status == "aborted" and run.engine == "trino" and run.row_count == 0
+    assert [e["eventType"] for e in read_events(trino_ws / "events.jsonl")] == ["START", "ABORT"]
+    info = client.query_info(query_id) or {}
+    assert info.get("state") in ("FAILED", "FINISHED")  # cancelled, or done before the cancel
+
+
+@needs_servers
+def test_write_back_on_trino_registers_the_dataset_with_lineage(trino_session, trino_ws):
+    session = trino_session
+    outcome = session.write_back(POLICY_SQL, "eligible", scenario="policy_direct")
+    assert outcome.run.engine == "trino" and outcome.run.status == "completed"
+    expected = session.query(POLICY_SQL)
+    written = session.query("SELECT * FROM pool.eligible", engine="embedded")
+    assert outcome.rows == written.num_rows == expected.num_rows > 0
+    key = ["tax_h1", "credit_code"]
+    assert (
+        written.sort_by([(k, "descending") for k in key]).to_pylist()
+        == expected.sort_by([(k, "descending") for k in key]).to_pylist()
+    )
+    shown = Governance(session.catalog).show("pool.eligible")
+    assert shown["recipe"]["run_id"] == outcome.run.id
+    with session.catalog.store.read() as txn:
+        edges = {
+            (c, d, ic)
+            for c, d, ic in txn.db.execute(
+                "SELECT output_column, input_dataset, input_column FROM column_lineage "
+                "WHERE output_dataset = 'pool.default.eligible'"
+            )
+        }
+    assert ("tax_h1", "tax.default.filings", "total_tax") in edges
+    assert ("name", "market.market_trino.enterprise", "name") in edges
+    # Rebuilt on Trino too.
+    (again,) = session.rerun("pool.eligible")
+    assert again.run.engine == "trino" and again.rows == outcome.rows
+    for event in read_events(trino_ws / "events.jsonl"):
+        validate_event(event)
+
+
+@needs_servers
+def test_cli_query_on_trino_into_the_pool(cli, home, city_catalog, trino_server):
+    copy_workspace(Path(city_catalog.workspace.home), home)
+    url = trino_server.url
+    policy = str(SCENARIOS / "policy_direct.sql")
+    result = cli(
+        "query", "--engine", "trino", "--trino-url", url, "--into", "eligible", "-f", policy
+    )
+    assert result.exit_code == 0, result.output
+    shown = cli(
+        "query",
+        "--engine",
+        "trino",
+        "--trino-url",
+        url,
+        "--format",
+        "json",
+        "SELECT count(*) AS n FROM pool.eligible",
+    )
+    assert shown.exit_code == 1 and "Trino" in shown.output  # the pool is not synced yet
+    count = cli("query", "--format", "json", "SELECT count(*) AS n FROM pool.eligible")
+    assert count.exit_code == 0, count.output
+    runs = json.loads(cli("lineage", "runs", "--json").output)
+    runs = runs["runs"] if isinstance(runs, dict) else runs
+    # Newest first; a query Trino could not take is a failed run on Trino.
+    assert [(r["engine"], r["status"]) for r in runs] == [
+        ("embedded", "completed"),
+        ("trino", "failed"),
+        ("trino", "completed"),
+    ]
+    assert "Trino" in runs[1]["error"] and "pool" in runs[1]["error"]
+    assert runs[2]["output_dataset"] == "pool.default.eligible"
+    assert runs[2]["scenario"] == "policy_direct"
 
 
 # --------------------------------------------------------------------------------------------
