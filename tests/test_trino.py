@@ -33,6 +33,7 @@ from guajie.api import Session
 from guajie.catalog.ledger import Catalog
 from guajie.federation.trino import (
     NotServedError,
+    TrinoAuthError,
     TrinoCatalogError,
     TrinoEngine,
     TrinoQueryError,
@@ -710,6 +711,163 @@ def test_cli_sync_status_query_and_errors(cli, home, city_dir, trino_server):
         TrinoEngine(Catalog.open(str(home)), load_settings(url=url)).client.execute(
             'DROP CATALOG IF EXISTS "clifiles"'
         )
+
+
+# --------------------------------------------------------------------------------------------
+# A cluster that wants a password over HTTPS, with a certificate from a private CA
+
+SECURE_USER = "steward"
+SECURE_PASSWORD_ENV = "GUAJIE_TEST_TRINO_PASSWORD"
+
+
+@pytest.fixture(scope="module")
+def secure_trino(postgres_server) -> Iterator[tuple[TrinoServer, str]]:
+    """A second Trino, started once for the tests below: HTTPS and a password file."""
+    import secrets
+
+    password = "pw-" + secrets.token_urlsafe(18)
+    with TrinoServer(passwords={SECURE_USER: password}, heap="1G", query_memory="512MB") as server:
+        yield server, password
+
+
+@pytest.fixture
+def secure_catalog(secure_trino, postgres_server, tmp_path, monkeypatch) -> Catalog:
+    import psycopg
+
+    _, password = secure_trino
+    monkeypatch.setenv(SECURE_PASSWORD_ENV, password)
+    with psycopg.connect(postgres_server.conninfo, autocommit=True) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS secure_trino")
+        con.execute("DROP TABLE IF EXISTS secure_trino.permit")
+        con.execute("CREATE TABLE secure_trino.permit (id int PRIMARY KEY, district text)")
+        con.execute("INSERT INTO secure_trino.permit VALUES (1, '鼓楼'), (2, '台江'), (3, '鼓楼')")
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    catalog.add_source(
+        "permits",
+        postgres_server.url + "?schemas=secure_trino",
+        password_env=postgres_server.env_var_name,
+    )
+    catalog.crawl(sample=False)
+    return catalog
+
+
+def _secure_settings(catalog: Catalog, server: TrinoServer, **overrides):
+    values = {
+        "url": server.url,
+        "user": SECURE_USER,
+        "password_env": SECURE_PASSWORD_ENV,
+        "verify": str(server.tls.ca),
+        **overrides,
+    }
+    return load_settings(catalog.workspace, **values)
+
+
+@needs_servers
+def test_password_over_tls_with_a_private_ca(secure_trino, secure_catalog, caplog):
+    server, password = secure_trino
+    assert server.url.startswith("https://")
+    settings = _secure_settings(secure_catalog, server)
+    report = sync_catalogs(secure_catalog, settings)
+    assert report.ok, report.to_dict()
+    session = Session(
+        secure_catalog,
+        engine="trino",
+        trino={
+            "url": server.url,
+            "user": SECURE_USER,
+            "password_env": SECURE_PASSWORD_ENV,
+            "verify": str(server.tls.ca),
+        },
+    )
+    table = session.query(
+        "SELECT district, count(*) AS n FROM permits.permit GROUP BY district ORDER BY district"
+    )
+    embedded = session.query(
+        "SELECT district, count(*) AS n FROM permits.permit GROUP BY district ORDER BY district",
+        engine="embedded",
+    )
+    assert (
+        table.to_pylist()
+        == embedded.to_pylist()
+        == [
+            {"district": "台江", "n": 1},
+            {"district": "鼓楼", "n": 2},
+        ]
+    )
+    (_, run) = Governance(secure_catalog).runs()  # newest first
+    assert run.engine == "trino" and run.status == "completed"
+    assert run.fetched == {"permits": {"rows": 3}}
+    # The password is nowhere guajie writes: workspace files, the catalog store, catalog
+    # properties, logs; Trino's own catalog store holds a reference for the source password.
+    home = Path(secure_catalog.workspace.home)
+    for path in [*home.rglob("*"), *server.catalog_dir.rglob("*")]:
+        if path.is_file():
+            assert password.encode() not in path.read_bytes(), path
+    assert password not in caplog.text
+    with contextlib.suppress(Exception):
+        TrinoEngine(secure_catalog, settings).client.execute('DROP CATALOG IF EXISTS "permits"')
+
+
+@needs_servers
+def test_a_wrong_password_names_trino_and_what_to_do(secure_trino, secure_catalog, monkeypatch):
+    server, password = secure_trino
+    monkeypatch.setenv(SECURE_PASSWORD_ENV, "not-" + password)
+    engine = TrinoEngine(secure_catalog, _secure_settings(secure_catalog, server))
+    with pytest.raises(TrinoAuthError) as caught:
+        engine.client.rows("SELECT 1")
+    message = str(caught.value)
+    assert f"Trino at {server.url} refused user '{SECURE_USER}'" in message
+    assert "trino.password_env" in message
+    assert password not in message and "not-" not in message
+    # Through the front door: the CLI prints the same paragraph and no traceback.
+    monkeypatch.setenv("GUAJIE_HOME", str(secure_catalog.workspace.home))
+    from click.testing import CliRunner
+
+    from guajie.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "query",
+            "--engine",
+            "trino",
+            "--trino-url",
+            server.url,
+            "--trino-user",
+            SECURE_USER,
+            "--trino-password-env",
+            SECURE_PASSWORD_ENV,
+            "--trino-verify",
+            str(server.tls.ca),
+            "SELECT count(*) FROM permits.permit",
+        ],
+    )
+    assert result.exit_code == 1 and "refused user" in result.output
+    assert "Traceback" not in result.output and password not in result.output
+
+
+@needs_servers
+def test_an_unknown_ca_fails_the_tls_handshake_clearly(secure_trino, secure_catalog):
+    server, _ = secure_trino
+    engine = TrinoEngine(secure_catalog, _secure_settings(secure_catalog, server, verify="true"))
+    with pytest.raises(TrinoAuthError) as caught:
+        engine.client.rows("SELECT 1")
+    message = str(caught.value)
+    assert f"The TLS handshake with {server.url} failed" in message
+    assert "trino.verify" in message
+    with pytest.raises(TrinoAuthError, match="TLS handshake"):
+        engine.client.ping()
+
+
+@needs_servers
+def test_a_missing_password_is_refused_by_trino(secure_trino, secure_catalog):
+    server, _ = secure_trino
+    settings = _secure_settings(secure_catalog, server).with_overrides()
+    from dataclasses import replace
+
+    engine = TrinoEngine(secure_catalog, replace(settings, password_env=None))
+    with pytest.raises(TrinoAuthError, match="refused user"):
+        engine.client.rows("SELECT 1")
 
 
 def test_trino_catalog_error_is_a_source_error():
