@@ -1077,3 +1077,108 @@ def test_types_between_the_catalog_trino_and_arrow():
     assert aware.type == pa.timestamp("ms", tz="UTC")
     floats = column_to_arrow([1.5, "NaN", "Infinity"], "double").to_pylist()
     assert floats[0] == 1.5 and floats[1] != floats[1] and floats[2] == float("inf")
+
+
+def test_query_reads_follow_scans_to_their_tables():
+    from guajie.federation.trino.query_stats import data_size, reads_of
+
+    def scan(node_id: str) -> dict:
+        return {"@type": "tableScan", "id": node_id}
+
+    def stage(fragment: str, root: dict, *subs: dict) -> dict:
+        return {"stageId": f"q1.{fragment}", "plan": {"root": root}, "subStages": list(subs)}
+
+    info = {
+        "queryId": "q1",
+        "state": "FINISHED",
+        "finalQueryInfo": True,
+        "inputs": [
+            {
+                "catalogName": "market",
+                "schema": "s",
+                "table": "enterprise",
+                "connectorName": "postgresql",
+                "fragmentId": "1",
+                "planNodeId": "0",
+            },
+            {
+                "catalogName": "tax",
+                "schema": "default",
+                "table": "filings",
+                "connectorName": "hive",
+                "fragmentId": "2",
+                "planNodeId": "5",
+            },
+            {
+                "catalogName": "hrss",
+                "schema": "s",
+                "table": "a",
+                "connectorName": "mariadb",
+                "fragmentId": "3",
+                "planNodeId": "7",
+            },
+            {
+                "catalogName": "hrss",
+                "schema": "s",
+                "table": "b",
+                "connectorName": "mariadb",
+                "fragmentId": "3",
+                "planNodeId": "8",
+            },
+        ],
+        "outputStage": stage(
+            "0",
+            {"@type": "output", "id": "9", "source": {"@type": "remoteSource", "id": "10"}},
+            # A filter fused into the scan carries the filter's id (as ScanFilterAndProject).
+            stage("1", {"@type": "filter", "id": "278", "source": scan("0")}),
+            stage("2", {"@type": "project", "id": "6", "source": scan("5")}),
+            # Two scans under one union: an operator above both is not attributed.
+            stage("3", {"@type": "union", "id": "11", "sources": [scan("7"), scan("8")]}),
+        ),
+        "queryStats": {
+            "physicalInputPositions": 180,
+            "physicalInputDataSize": "2.50kB",
+            "peakUserMemoryReservation": "1MB",
+            "operatorSummaries": [
+                {
+                    "stageId": 1,
+                    "planNodeId": "278",
+                    "operatorType": "ScanFilterAndProjectOperator",
+                    "physicalInputPositions": 100,
+                    "physicalInputDataSize": "0B",
+                },
+                {
+                    "stageId": 2,
+                    "planNodeId": "5",
+                    "operatorType": "TableScanOperator",
+                    "physicalInputPositions": 50,
+                    "physicalInputDataSize": "2.50kB",
+                },
+                {
+                    "stageId": 3,
+                    "planNodeId": "11",
+                    "operatorType": "ScanFilterAndProjectOperator",
+                    "physicalInputPositions": 30,
+                    "physicalInputDataSize": "0B",
+                },
+                {
+                    "stageId": 0,
+                    "planNodeId": "9",
+                    "operatorType": "TaskOutputOperator",
+                    "physicalInputPositions": 0,
+                    "physicalInputDataSize": "0B",
+                },
+            ],
+        },
+    }
+    reads = reads_of(info)
+    assert reads.by_source() == {
+        "market": {"rows": 100},  # JDBC: rows, and no byte count rather than a false zero
+        "tax": {"rows": 50, "bytes": 2560},
+    }
+    assert reads.totals == {"rows": 180, "bytes": 2560, "peak_memory_bytes": 1 << 20}
+    assert [t["table"] for t in reads.to_dict()["tables"]] == [
+        "market.s.enterprise",
+        "tax.default.filings",
+    ]
+    assert data_size("1.5GB") == 3 << 29 and data_size("12B") == 12 and data_size("?") is None
