@@ -21,7 +21,9 @@ import gc
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -466,8 +468,18 @@ def trino_ws(city_catalog, tmp_path) -> Path:
 @pytest.fixture
 def trino_session(trino_ws, trino_server) -> Iterator[Session]:
     session = Session(Catalog.open(str(trino_ws)), engine="trino", trino={"url": trino_server.url})
+    _STARTED[session] = datetime.now(UTC)
     yield session
     session.close()
+    _STARTED.pop(session, None)
+
+
+def _runs(session: Session):
+    """Runs of this test: the copied workspace may hold earlier tests' runs."""
+    return Governance(session.catalog).runs(since=_STARTED[session])
+
+
+_STARTED: dict[Session, datetime] = {}
 
 
 def _input_columns(catalog: Catalog, run_id: str) -> dict[tuple[str, str], str]:
@@ -485,10 +497,10 @@ def _input_columns(catalog: Catalog, run_id: str) -> dict[tuple[str, str], str]:
 def test_a_trino_run_is_recorded_with_what_trino_read(trino_session, trino_ws):
     session = trino_session
     result = session.execute(POLICY_SQL, scenario="policy_direct", user="lin")
-    (running,) = Governance(session.catalog).runs()
+    (running,) = _runs(session)
     assert running.status == "running" and running.engine == "trino"
     table = result.read_all()
-    (run,) = Governance(session.catalog).runs()
+    (run,) = _runs(session)
     assert run.status == "completed" and run.engine == "trino" and run.user == "lin"
     assert run.row_count == table.num_rows > 0
     assert run.inputs == [
@@ -528,7 +540,7 @@ def test_a_failed_trino_run_is_recorded_without_values(trino_session, trino_ws):
             "SELECT credit_code, headcount / (headcount - headcount) AS x "
             "FROM hrss.social_insurance_monthly"
         )
-    (run,) = Governance(session.catalog).runs()
+    (run,) = _runs(session)
     assert run.status == "failed" and run.engine == "trino"
     assert "Division by zero" in (run.error or "")
     assert "Traceback" not in (run.error or "")
@@ -543,7 +555,7 @@ def test_a_failing_cast_on_trino_keeps_values_out_of_the_record(trino_session):
     session = trino_session
     with pytest.raises(TrinoQueryError):
         session.query("SELECT CAST(name AS integer) AS n FROM market.enterprise")
-    (run,) = Governance(session.catalog).runs()
+    (run,) = _runs(session)
     names = session.query("SELECT name FROM market.enterprise", engine="embedded").column(0)
     assert run.status == "failed" and run.error
     assert not any(str(v) in run.error for v in names.to_pylist()[:200])
@@ -554,11 +566,11 @@ def test_a_trino_stream_dropped_unread_is_aborted_and_cancelled(trino_session, t
     session = trino_session
     recorded = session.execute("SELECT * FROM tax.filings")
     query_id = recorded.result.stats.query_id
-    client = recorded.result._stream.client
+    client = session.trino().client
     recorded.close()
     del recorded
     gc.collect()
-    (run,) = Governance(session.catalog).runs()
+    (run,) = _runs(session)
     assert run.status == "aborted" and run.engine == "trino" and run.row_count == 0
     assert [e["eventType"] for e in read_events(trino_ws / "events.jsonl")] == ["START", "ABORT"]
     info = client.query_info(query_id) or {}
@@ -600,6 +612,8 @@ def test_write_back_on_trino_registers_the_dataset_with_lineage(trino_session, t
 @needs_servers
 def test_cli_query_on_trino_into_the_pool(cli, home, city_catalog, trino_server):
     copy_workspace(Path(city_catalog.workspace.home), home)
+    time.sleep(1.01 - time.time() % 1)  # --since has whole seconds: start on a fresh one
+    since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     url = trino_server.url
     policy = str(SCENARIOS / "policy_direct.sql")
     result = cli(
@@ -619,7 +633,7 @@ def test_cli_query_on_trino_into_the_pool(cli, home, city_catalog, trino_server)
     assert shown.exit_code == 1 and "Trino" in shown.output  # the pool is not synced yet
     count = cli("query", "--format", "json", "SELECT count(*) AS n FROM pool.eligible")
     assert count.exit_code == 0, count.output
-    runs = json.loads(cli("lineage", "runs", "--json").output)
+    runs = json.loads(cli("lineage", "runs", "--since", since, "--json").output)
     runs = runs["runs"] if isinstance(runs, dict) else runs
     # Newest first; a query Trino could not take is a failed run on Trino.
     assert [(r["engine"], r["status"]) for r in runs] == [
