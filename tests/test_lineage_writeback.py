@@ -493,6 +493,15 @@ def test_s3_pool_versions_switch_atomically(base, tmp_path, s3_server, monkeypat
         assert objects()[-1].endswith(f"part-{third.run.id}.parquet") and len(objects()) == 2
         assert lineage_rows(session.catalog) == before
 
+        # A rebuild of the appended dataset is one new version holding both contributions.
+        rebuilt = rerun(session, "pool.people")
+        ids = [o.run.id for o in rebuilt]
+        assert objects() == sorted(
+            f"city-pool/guajie/people/v-{ids[0]}/part-{i}.parquet" for i in ids
+        )
+        assert session.catalog.dataset("pool.people").location == rebuilt[0].location
+        assert session.query(count).column("n")[0].as_py() == second.rows + first.rows
+
         # The pool on S3 crawls to the same datasets.
         report = session.catalog.crawl(["pool"])[0]
         assert report.vanished == []
