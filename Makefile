@@ -45,7 +45,7 @@ services: venv ## start PostgreSQL, MariaDB and S3 on loopback for manual work
 trino: venv ## fetch Trino 476 once (~/.cache/guajie) and run one node on loopback until Ctrl-C
 	$(PY) scripts/trino.py start
 
-bench: venv ## TPC-H SF 1 over PostgreSQL, MariaDB, SQLite and Parquet: guajie vs DuckDB 1.5 scanners vs copy-then-query (BENCH_ARGS="--quick" or "--shaped")
+bench: venv ## TPC-H SF 1 over PostgreSQL, MariaDB, SQLite and Parquet: guajie vs DuckDB 1.5 scanners vs copy-then-query vs Trino (BENCH_ARGS="--quick" or "--shaped")
 	@bash scripts/install-system-deps.sh
 	$(PY) benchmarks/tpch_federation.py $(BENCH_ARGS)
 

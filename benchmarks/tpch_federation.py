@@ -1,7 +1,7 @@
 """TPC-H over four kinds of source: guajie against DuckDB's scanners and against copying.
 
     python benchmarks/tpch_federation.py [--scale 1] [--repeat 3] [--queries 1,3,5]
-        [--engines guajie,peer,copy] [--shaped] [--json PATH] [--quick]
+        [--engines guajie,peer,copy,trino] [--shaped] [--json PATH] [--quick]
 
 The data (``tpchgen-cli``, cached in ``$GUAJIE_TPCH_CACHE`` or ``~/.cache/guajie/tpch``) is
 split as ``tests/tpch/data.py`` ``PLACEMENT`` says: PostgreSQL (orders, customer), MariaDB
@@ -23,6 +23,10 @@ peer
 copy
     copy all eight tables into one in-memory DuckDB (through guajie's connectors), then
     query it there; the copy is timed separately.
+trino
+    guajie's Trino engine on a single-node Trino 476 started here, its catalogs made by
+    ``guajie trino sync``; Trino cannot read SQLite, so this column uses another placement
+    and also times the embedded engine on it (see ``trino_column.py``).
 
 Per query: the best of ``--repeat`` warm runs (after one untimed run), rows returned, and
 for guajie and the peer the bytes fetched from PostgreSQL and MariaDB, counted the same way
@@ -63,7 +67,7 @@ for _path in (str(ROOT), str(BENCH_DIR)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-ENGINES = ("guajie", "peer", "copy")
+ENGINES = ("guajie", "peer", "copy", "trino")
 KINDS = ("postgres", "mariadb", "sqlite", "parquet")
 NETWORK_KINDS = ("postgres", "mariadb")
 SOURCE_NAMES = {"postgres": "pg", "mariadb": "my", "sqlite": "lite", "parquet": "files"}
@@ -301,7 +305,9 @@ def _brief(entry: dict[str, Any]) -> str:
 
 def run_worker(job_path: Path) -> int:
     job = json.loads(job_path.read_text())
-    worker = {"guajie": worker_guajie, "copy": worker_copy}[job["engine"]]
+    from trino_column import worker_trino
+
+    worker = {"guajie": worker_guajie, "copy": worker_copy, "trino": worker_trino}[job["engine"]]
     result = worker(job)
     result["max_rss_bytes"] = _max_rss_bytes()
     Path(job["result"]).write_text(json.dumps(result, indent=1, default=str))
@@ -447,6 +453,12 @@ class Environment:
 
         self.start_proxies()
         self.register()
+        if "trino" in args.engines:
+            from trino_column import TrinoSide
+
+            self.trino = TrinoSide(self, args.trino_heap)
+            self.trino.setup()
+            self.figures.update(self.trino.figures)
 
     def _vacuum(self) -> None:
         """Set PostgreSQL's visibility map so that both engines read a settled table."""
@@ -561,6 +573,9 @@ def run_engine(
         if args.guajie_workers:
             job["session"] = {"max_workers": args.guajie_workers}
         argv = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+    elif engine == "trino":
+        job.update(env.trino.job(queries, embedded_too=True))
+        argv = [sys.executable, str(Path(__file__).resolve()), "--worker"]
     elif engine == "copy":
         job["home"] = str(env.home)
         job["tables"] = {t: f"{SOURCE_NAMES[PLACEMENT[t]]}.{t}" for t in TABLES}
@@ -572,7 +587,8 @@ def run_engine(
     job_path = env.work / f"{engine}.job.json"
     job_path.write_text(json.dumps(job))
     job_path.chmod(0o600)
-    prefix = env.link.exec_prefix if env.link is not None else []
+    # Trino and its own proxies are on loopback in this namespace: its driver stays here.
+    prefix = env.link.exec_prefix if env.link is not None and engine != "trino" else []
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen([*prefix, *argv, str(job_path)], cwd=ROOT)
@@ -588,6 +604,8 @@ def run_engine(
     # VmHWM of the engine's own process. wait4's ru_maxrss is only a fallback: Linux carries
     # the parent's high-water mark over fork and exec into it.
     result["max_rss_bytes"] = result.get("max_rss_bytes") or rusage.ru_maxrss * 1024
+    if engine == "trino":
+        env.trino.after_run(result)
     return result
 
 
@@ -676,7 +694,7 @@ def combine(results: dict[str, dict[str, Any]], queries: list[int]) -> list[dict
             if "note" in entry:
                 e["note"] = entry["note"]
             q[engine] = e
-        g, p, c = (q.get(e) or {} for e in ENGINES)
+        g, p, c = (q.get(e) or {} for e in ("guajie", "peer", "copy"))
         q["guajie_over_peer"] = _ratio(g.get("best_seconds"), p.get("best_seconds"))
         q["guajie_over_copy"] = _ratio(g.get("best_seconds"), c.get("best_seconds"))
         if "wire_down_total" in g and "wire_down_total" in p and not _bypassed(g, p):
@@ -1044,7 +1062,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, help="TPC-H scale factor (default 1)")
     parser.add_argument("--repeat", type=int, help="timed runs per query (default 3)")
     parser.add_argument("--queries", help="comma-separated query numbers (default all 22)")
-    parser.add_argument("--engines", default=",".join(ENGINES), help="guajie,peer,copy")
+    parser.add_argument("--engines", default=",".join(ENGINES), help="guajie,peer,copy,trino")
+    parser.add_argument("--trino-heap", default="2G", help="the Trino JVM's -Xmx (trino engine)")
     parser.add_argument("--shaped", action="store_true", help="run over a shaped link")
     parser.add_argument(
         "--link",
@@ -1223,9 +1242,16 @@ def main(argv: list[str] | None = None) -> int:
         "engine_queries": {e: r.get("queries", {}) for e, r in results.items()},
     }
     report["summary"] = summarize(per_query, finished)
+    if "trino" in finished:
+        import trino_column
+
+        report["trino"] = trino_column.summarize(report, finished["trino"])
     report["total_seconds"] = time.perf_counter() - started
     log("")
     log(render(report))
+    if "trino" in report:
+        log("")
+        log(trino_column.render(report["trino"], args.repeat))
     if "guajie" in finished and "peer" in finished and args.explain:
         text = worst_queries(report, finished, args.explain)
         log("\nguajie's plans where it trails the peer most (plan.explain with actual figures)")

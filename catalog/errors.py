@@ -58,10 +58,10 @@ def redact(text: str, *secrets: str | None) -> str:
 
 _SINGLE_QUOTED_RE = re.compile(r"'((?:[^']|'')*)'")
 _DOUBLE_QUOTED_RE = re.compile(r'"([^"]*)"')
-# Quoted names (sources, tables, columns) stay; anything with a digit, a space, a mask
-# character or a non-ASCII letter is treated as a value.
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z_.]*")
-_LONG_NUMBER_RE = re.compile(r"\d{5,}")
+# Quoted names (sources, tables, columns) stay; anything starting with a digit, or holding
+# a space, a mask character or a non-ASCII letter, is treated as a value.
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_LONG_NUMBER_RE = re.compile(r"\d{7,}")  # phone, card and ID numbers; not ports
 
 
 def without_values(text: str) -> str:

@@ -87,8 +87,24 @@ class Session:
     ) -> QueryResult | TrinoResult:
         """Plan and start running ``sql``; the result streams from ``.reader``.
 
-        The run is recorded in the catalog (``guajie lineage runs``) when the stream ends.
+        The run is recorded in the catalog (``guajie lineage runs``) when the stream ends,
+        on either engine.
         """
+        from guajie.lineage.recorder import execute
+
+        return execute(  # type: ignore[return-value]
+            self, sql, dialect=dialect, scenario=scenario, user=user, engine=engine or self.engine
+        )
+
+    def execute_unrecorded(
+        self,
+        sql: str,
+        *,
+        dialect: str | None = None,
+        scenario: str | None = None,
+        engine: str | None = None,
+    ) -> QueryResult | TrinoResult:
+        """Plan and run ``sql`` without a run record (what recording builds on)."""
         if (engine or self.engine) == "trino":
             return self.trino().execute(
                 sql,
@@ -96,14 +112,6 @@ class Session:
                 timeout=self.timeout,
                 policy=self.policy(scenario),
             )
-        from guajie.lineage.recorder import execute
-
-        return execute(self, sql, dialect=dialect, scenario=scenario, user=user)  # type: ignore[return-value]
-
-    def execute_unrecorded(
-        self, sql: str, *, dialect: str | None = None, scenario: str | None = None
-    ) -> QueryResult:
-        """Plan and run ``sql`` without a run record (what recording builds on)."""
         from guajie.federation import Executor
 
         plan = self.plan(sql, dialect=dialect, scenario=scenario)
@@ -152,6 +160,7 @@ class Session:
         scenario: str | None = None,
         user: str | None = None,
         dialect: str | None = None,
+        engine: str | None = None,
     ) -> RunOutcome:
         """Run ``sql`` and write the answer into the pool as ``pool.default.<into>`` (反哺).
 
@@ -162,14 +171,23 @@ class Session:
         from guajie.lineage.recorder import run_query
 
         return run_query(
-            self, sql, into=into, mode=mode, scenario=scenario, user=user, dialect=dialect
+            self,
+            sql,
+            into=into,
+            mode=mode,
+            scenario=scenario,
+            user=user,
+            dialect=dialect,
+            engine=engine or self.engine,
         )
 
-    def rerun(self, dataset: str, *, user: str | None = None) -> list[RunOutcome]:
+    def rerun(
+        self, dataset: str, *, user: str | None = None, engine: str | None = None
+    ) -> list[RunOutcome]:
         """Rebuild a dataset written back into the pool from its recorded SQL."""
         from guajie.lineage.recorder import rerun
 
-        return rerun(self, dataset, user=user)
+        return rerun(self, dataset, user=user, engine=engine or self.engine)
 
     def close(self) -> None:
         self.catalog.workspace.close()

@@ -11,8 +11,8 @@
       timeout: 5                 # http, seconds
       namespace: guajie          # the jobs' namespace
 
-A run sends START when it begins, then COMPLETE, FAIL or ABORT (a stream closed before its
-end). Events carry the ``schema``, ``dataSource``, ``symlinks`` (the guajie name) and, for
+A run sends START when it begins, then COMPLETE, FAIL or ABORT (a stream closed, or
+dropped by its reader, before its end), on either engine. Events carry the ``schema``, ``dataSource``, ``symlinks`` (the guajie name) and, for
 outputs, ``columnLineage``, ``lifecycleStateChange`` and ``outputStatistics`` dataset facets,
 the ``sql`` and ``jobType`` job facets, and ``processing_engine`` (and ``errorMessage`` on
 failure) run facets.

@@ -4,20 +4,24 @@ Three entry points, composed over a session's unrecorded execution so that the p
 executor stay pure of bookkeeping:
 
 * :func:`execute` — run a query and stream the answer; the run is recorded when the stream
-  ends (completed), fails (failed) or is closed early (aborted).
+  ends (completed), fails (failed), or is closed or dropped before its end (aborted, the
+  status OpenLineage calls ABORT).
 * :func:`run_query` — the same, and with ``into=NAME`` the answer is written into the pool
   as dataset ``pool.default.NAME``, registered with its schema, column lineage, producing
   run, recipe and inherited sensitivity in the catalog transaction that completes the run.
-* :func:`rerun` — rebuild a derived dataset from its recorded SQL.
+* :func:`rerun` — rebuild a derived dataset from its recorded SQL: every contribution of a
+  dataset built by appends is run again and the result is published once, atomically.
 
 Every run sends OpenLineage START and COMPLETE/FAIL/ABORT events (when configured). A run
 that fails leaves a failed run record and a FAIL event, and nothing else: no file in the
 pool, no dataset, no lineage rows.
 
-The session needs ``catalog`` and ``execute_unrecorded(sql, dialect=...)`` (else
-``execute`` is used), returning an object with ``reader``, ``stats`` and ``plan`` (a
-:class:`guajie.federation.QueryResult`). Its ``engine`` attribute, when present, names the
-engine in the run record.
+The session needs ``catalog`` and ``execute_unrecorded(sql, dialect=..., engine=...)``
+(else ``execute(sql, dialect=...)`` is used), returning an object with ``reader`` and what
+was read per source: a :class:`guajie.federation.QueryResult` (``stats.by_source(plan)``)
+or a :class:`guajie.federation.trino.TrinoResult` (``by_source()``, from Trino's own query
+statistics). The engine named in the run record is the ``engine`` argument, else the
+session's ``engine`` attribute, else ``embedded``.
 
 >>> import guajie  # doctest: +SKIP
 >>> from guajie.lineage.recorder import run_query  # doctest: +SKIP
@@ -27,9 +31,11 @@ engine in the run record.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import re
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -123,10 +129,11 @@ class RunOutcome:
 class RecordedResult:
     """A running query whose answer streams from ``reader``; the run is recorded as it ends."""
 
-    def __init__(self, reader: pa.RecordBatchReader, stats: Any, plan: Any, run: Run) -> None:
+    def __init__(self, reader: pa.RecordBatchReader, result: Any, run: Run) -> None:
         self.reader = reader
-        self.stats = stats
-        self.plan = plan
+        self.result = result  # the engine's own result (QueryResult or TrinoResult)
+        self.stats = getattr(result, "stats", None)
+        self.plan = getattr(result, "plan", None)
         self.run = run
 
     @property
@@ -157,40 +164,61 @@ def execute(
     dialect: str | None = None,
     scenario: str | None = None,
     user: str | None = None,
+    engine: str | None = None,
 ) -> RecordedResult:
-    """Run ``sql`` and stream its answer; the run record completes with the stream."""
-    ctx = _Context.begin(session, sql, dialect=dialect, scenario=scenario, user=user)
+    """Run ``sql`` and stream its answer; the run record completes with the stream.
+
+    A stream closed, or dropped by its reader, before its end is recorded as aborted —
+    also when not one batch was read.
+    """
+    ctx = _Context.begin(session, sql, dialect=dialect, scenario=scenario, user=user, engine=engine)
     try:
         result = ctx.execute(sql)
     except BaseException as exc:
-        ctx.fail(exc)
+        ctx.fail(exc, None)
         raise
     reader = result.reader
+    progress = {"rows": 0}
 
     def batches() -> Iterator[pa.RecordBatch]:
-        rows = 0
         finished = False
         try:
             for batch in reader:
-                rows += batch.num_rows
+                progress["rows"] += batch.num_rows
                 yield batch
             finished = True
         except GeneratorExit:
-            ctx.abort(result, rows)
+            ctx.abort(result, progress["rows"])
             raise
         except BaseException as exc:
             ctx.fail(exc, result)
             raise
         if finished:
-            ctx.run.row_count = rows
+            ctx.run.row_count = progress["rows"]
             try:
                 ctx.complete(result)
             except BaseException as exc:
                 ctx.fail(exc, result)
                 raise
 
-    wrapped = pa.RecordBatchReader.from_batches(reader.schema, batches())
-    return RecordedResult(wrapped, result.stats, result.plan, ctx.run)
+    stream = batches()
+    # A generator never started gets no GeneratorExit: when the reader lets go of it unread
+    # (closed, or garbage-collected), this ends the run. It holds the run, not the stream.
+    weakref.finalize(stream, _abandoned, ctx, result, progress)
+    wrapped = pa.RecordBatchReader.from_batches(reader.schema, stream)
+    return RecordedResult(wrapped, result, ctx.run)
+
+
+def _abandoned(ctx: _Context, result: Any, progress: dict[str, int]) -> None:
+    if ctx.ended:
+        return
+    with contextlib.suppress(Exception):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()  # stop the engine's work (a Trino query is cancelled)
+        else:
+            result.reader.close()
+    ctx.abort(result, progress["rows"])
 
 
 def run_query(
@@ -202,6 +230,7 @@ def run_query(
     scenario: str | None = None,
     user: str | None = None,
     dialect: str | None = None,
+    engine: str | None = None,
 ) -> RunOutcome:
     """Run ``sql`` to the end; with ``into``, write the answer back into the pool.
 
@@ -211,50 +240,26 @@ def run_query(
     if mode not in MODES:
         raise InvalidInputError(f"Unknown write mode {mode!r}.", f"Use one of: {', '.join(MODES)}.")
     if into is None:
-        recorded = execute(session, sql, dialect=dialect, scenario=scenario, user=user)
+        recorded = execute(
+            session, sql, dialect=dialect, scenario=scenario, user=user, engine=engine
+        )
         recorded.read_all()
         return RunOutcome(run=recorded.run, lineage=None)
-    name = target_name(into)
-    ctx = _Context.begin(
-        session, sql, dialect=dialect, scenario=scenario, user=user, output=name, mode=mode
-    )
-    stage: Stage | None = None
-    pool: Pool | None = None
-    result: Any = None
-    try:
-        pool = Pool.open(PoolConfig.of(ctx.catalog.workspace))
-        existing = ctx.existing_output()
-        if existing is not None and mode == FAIL:
-            raise _clash(existing.qualified_name)
-        ctx.check_pool_source(pool)
-        pool.check_writable(ctx.run.id)
-        pool.sweep(name, ctx.live_runs())
-        result = ctx.execute(sql)
-        _check_schema(result.reader.schema, existing if mode == APPEND else None)
-        stage = pool.stage(
-            ctx.run.id,
-            name,
-            append=mode == APPEND and existing is not None,
-            current=existing.location if existing is not None else None,
-        )
-        written = pool.write_part(stage.part, result.reader)
-        ctx.run.row_count = written.rows
-        outcome = ctx.publish(pool, stage, written, result)
-    except BaseException as exc:
-        if stage is not None and pool is not None:
-            pool.unpublish(stage)
-            pool.abandon(stage)
-        ctx.fail(exc, result)
-        raise
-    pool.retire(stage, ctx.live_runs())
-    return outcome
+    step = _Step(sql, dialect, scenario)
+    return _write_back(session, target_name(into), [step], mode=mode, user=user, engine=engine)[0]
 
 
-def rerun(session: Engine, dataset: str, *, user: str | None = None) -> list[RunOutcome]:
+def rerun(
+    session: Engine, dataset: str, *, user: str | None = None, engine: str | None = None
+) -> list[RunOutcome]:
     """Rebuild a dataset written back into the pool from its recorded SQL.
 
-    The runs whose rows it holds are replayed in order (the first replaces, later ones
-    append), each as a new recorded run.
+    The runs whose rows it holds (its contributions: the write that created or last
+    replaced it, then each append) are run again in order, each as a new recorded run, and
+    their rows replace the dataset in one publication: readers see the old version until
+    the new one is complete, and a failure in any contribution leaves the dataset as it
+    was (the contributions are recorded as failed). Lineage, run records and events are
+    those of the same writes made one by one: the first replaces, the others append.
     """
     catalog = session.catalog
     qualified = _pool_qualified(dataset)
@@ -266,20 +271,207 @@ def rerun(session: Engine, dataset: str, *, user: str | None = None) -> list[Run
             "List derived datasets with `guajie lineage usage` or `guajie lineage runs`.",
         )
     name = qualified.rsplit(".", 1)[-1]
-    steps = recipe["contributions"] or [
-        {"sql": recipe["sql"], "dialect": recipe["dialect"], "scenario": recipe["scenario"]}
+    steps = [_Step(c["sql"], c["dialect"], c["scenario"]) for c in recipe["contributions"]] or [
+        _Step(recipe["sql"], recipe["dialect"], recipe["scenario"])
     ]
-    outcomes = []
-    for i, step in enumerate(steps):
-        outcomes.append(
-            run_query(
+    return _write_back(session, name, steps, mode=REPLACE, user=user, engine=engine)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One query whose answer goes into the dataset being written."""
+
+    sql: str
+    dialect: str | None
+    scenario: str | None
+
+
+@dataclass
+class _Written:
+    ctx: _Context
+    written: Written
+    result: Any
+
+
+def _write_back(
+    session: Engine,
+    name: str,
+    steps: list[_Step],
+    *,
+    mode: str,
+    user: str | None,
+    engine: str | None,
+) -> list[RunOutcome]:
+    """Run ``steps`` in order into pool dataset ``name`` and publish their rows at once.
+
+    The first step's rows are written as ``mode`` says, the later ones' are added to them;
+    several steps are only used to rebuild (``replace``).
+    """
+    assert steps and (len(steps) == 1 or mode == REPLACE)
+    done: list[_Written] = []
+    ctx: _Context | None = None  # the step running now, until its rows are written
+    stage: Stage | None = None
+    pool: Pool | None = None
+    result: Any = None
+    try:
+        existing: Dataset | None = None
+        for i, step in enumerate(steps):
+            result = None
+            ctx = _Context.begin(
                 session,
-                step["sql"],
-                into=name,
-                mode=REPLACE if i == 0 else APPEND,
-                scenario=step["scenario"],
+                step.sql,
+                dialect=step.dialect,
+                scenario=step.scenario,
                 user=user,
-                dialect=step["dialect"],
+                output=name,
+                mode=mode if i == 0 else APPEND,
+                engine=engine,
+            )
+            if pool is None:
+                pool = Pool.open(PoolConfig.of(ctx.catalog.workspace))
+                existing = ctx.existing_output()
+                if existing is not None and mode == FAIL:
+                    raise _clash(existing.qualified_name)
+                ctx.check_pool_source(pool)
+                pool.check_writable(ctx.run.id)
+                pool.sweep(name, ctx.live_runs())
+            result = ctx.execute(step.sql)
+            if stage is None:
+                _check_schema(result.reader.schema, existing if mode == APPEND else None)
+                stage = pool.stage(
+                    ctx.run.id,
+                    name,
+                    append=mode == APPEND and existing is not None,
+                    current=existing.location if existing is not None else None,
+                )
+                part = stage.part
+            else:
+                _check_same_columns(result.reader.schema, done[0].written, ctx, i + 1)
+                part = f"{stage.part.rsplit('/', 1)[0]}/part-{ctx.run.id}.parquet"
+            written = pool.write_part(part, result.reader)
+            ctx.run.row_count = written.rows
+            done.append(_Written(ctx, written, result))
+            ctx = None
+        assert pool is not None and stage is not None
+        outcomes = _publish(done, pool, stage, requested=mode)
+    except BaseException as exc:
+        if stage is not None and pool is not None:
+            pool.unpublish(stage)
+            pool.abandon(stage)
+        if ctx is not None:
+            ctx.fail(exc, result)
+        stopped_early = len(done) < len(steps)
+        for w in done:
+            w.ctx.fail(_not_published(exc) if stopped_early else exc, w.result)
+        raise
+    pool.retire(stage, done[0].ctx.live_runs())
+    return outcomes
+
+
+def _not_published(exc: BaseException) -> GuajieError:
+    return GuajieError(
+        "Not published: the rebuild stopped at a later contribution, which failed: "
+        + _describe(exc)
+    )
+
+
+def _check_same_columns(schema: pa.Schema, first: Written, ctx: _Context, number: int) -> None:
+    _check_schema(schema, None)
+    assert first.schema is not None
+    have = [(f.name, _type_name(f.type)) for f in first.schema]
+    new = [(f.name, _type_name(f.type)) for f in schema]
+    if have != new:
+        raise InvalidInputError(
+            f"Cannot rebuild {ctx.run.output_dataset}: contribution {number} now returns "
+            f"{_columns_text(new)} but the first returns {_columns_text(have)}; nothing was "
+            "written.",
+            "Rebuild it by hand: run the first query with --into NAME --replace, then the "
+            "others with --append.",
+        )
+
+
+def _publish(done: list[_Written], pool: Pool, stage: Stage, *, requested: str) -> list[RunOutcome]:
+    """Register the output and complete every run of ``done`` in one catalog transaction."""
+    first = done[0].ctx
+    target = first.run.output_dataset
+    assert target is not None
+    for i, w in enumerate(done):
+        w.ctx.run.fetched = _fetched(w.result)
+        w.ctx.run.status, w.ctx.run.ended_at = COMPLETED, now()
+        w.ctx.run.mode = stage.mode if i == 0 else APPEND  # what was done: replace | append
+    outputs: list[Output] = []
+    with first.catalog.store.write() as txn:
+        existing = txn.get_dataset(target)
+        if existing is not None and requested == FAIL:
+            first.run.mode = requested
+            raise _clash(target)
+        if existing is None and stage.mode == APPEND:
+            raise ConflictError(
+                f"{target} was removed while this run appended to it; nothing was written.",
+                "Run the query again.",
+            )
+        source = _pool_source(txn, pool)
+        if txn.get_source(POOL_SOURCE) is None:
+            txn.put_source(source)
+        dataset = existing
+        for i, w in enumerate(done):
+            run = w.ctx.run
+            inputs = {q: d for q in run.inputs if (d := txn.get_dataset(q)) is not None}
+            appending = dataset is not None and (i > 0 or stage.mode == APPEND)
+            dataset = _output_dataset(
+                dataset,
+                target,
+                w.written,
+                w.ctx.lineage,
+                run,
+                inputs,
+                appending,
+                stage.location,
+                source,
+            )
+            outputs.append(
+                Output(
+                    dataset=target,
+                    mode=run.mode or REPLACE,
+                    row_count=w.written.rows,
+                    size_bytes=w.written.size_bytes,
+                    location=stage.location,
+                )
+            )
+        assert dataset is not None
+        txn.put_dataset(dataset)
+        ended = done[-1].ctx.run.ended_at
+        if existing is None or existing.fingerprint != dataset.fingerprint:
+            txn.add_schema_versions([dataset], ended)
+        if existing is not None and existing.fingerprint != dataset.fingerprint:
+            changes = column_changes(target, existing.columns, dataset.columns, ended)
+            txn.add_drift(POOL_SOURCE, changes)
+        for w, output in zip(done, outputs, strict=True):
+            RunTables(txn).record_completion(w.ctx.run, w.ctx.lineage, output)
+        pool.publish(stage)  # last, so that only the commit follows it
+    outcomes = []
+    for i, w in enumerate(done):
+        ctx = w.ctx
+        ctx.ended = True
+        ctx.builder.datasets[target] = dataset
+        created = existing is None and i == 0
+        ctx.emitter.emit(
+            ctx.builder.event(
+                ctx.run,
+                ctx.lineage,
+                output=dataset,
+                output_location=stage.location,
+                output_stats=(w.written.rows, w.written.size_bytes),
+                created=created,
+            )
+        )
+        outcomes.append(
+            RunOutcome(
+                run=ctx.run,
+                dataset=dataset,
+                created=created,
+                location=stage.location,
+                lineage=ctx.lineage,
             )
         )
     return outcomes
@@ -319,8 +511,12 @@ class _Context:
 
     def execute(self, sql: str) -> Any:
         """Run the query through the session, without a run record of its own."""
-        run = getattr(self.session, "execute_unrecorded", None) or self.session.execute
-        return run(sql, dialect=self.dialect, scenario=self.run.scenario)
+        unrecorded = getattr(self.session, "execute_unrecorded", None)
+        if unrecorded is not None:
+            return unrecorded(
+                sql, dialect=self.dialect, scenario=self.run.scenario, engine=self.run.engine
+            )
+        return self.session.execute(sql, dialect=self.dialect, scenario=self.run.scenario)
 
     @classmethod
     def begin(
@@ -333,6 +529,7 @@ class _Context:
         user: str | None,
         output: str | None = None,
         mode: str | None = None,
+        engine: str | None = None,
     ) -> _Context:
         catalog = session.catalog
         dialect = dialect or getattr(session, "dialect", None) or "trino"
@@ -350,7 +547,7 @@ class _Context:
             job=scenario or output_name or f"query.{_digest(lineage.sql)}",
             sql=lineage.sql,
             dialect=dialect,
-            engine=str(getattr(session, "engine", None) or "embedded"),
+            engine=str(engine or getattr(session, "engine", None) or "embedded"),
             user=user or current_user(),
             started_at=now(),
             scenario=scenario,
@@ -427,72 +624,15 @@ class _Context:
         with self.catalog.store.read() as txn:
             _pool_source(txn, pool)
 
-    def publish(self, pool: Pool, stage: Stage, written: Written, result: Any) -> RunOutcome:
-        """Register the output and complete the run in one catalog transaction."""
-        self.run.fetched = _fetched(result)
-        self.run.status, self.run.ended_at = COMPLETED, now()
-        requested, self.run.mode = self.run.mode, stage.mode  # what was done: replace | append
-        target = self.run.output_dataset
-        assert target is not None
-        with self.catalog.store.write() as txn:
-            existing = txn.get_dataset(target)
-            if existing is not None and requested == FAIL:
-                self.run.mode = requested
-                raise _clash(target)
-            if existing is None and stage.mode == "append":
-                raise ConflictError(
-                    f"{target} was removed while this run appended to it; nothing was written.",
-                    "Run the query again.",
-                )
-            source = _pool_source(txn, pool)
-            if txn.get_source(POOL_SOURCE) is None:
-                txn.put_source(source)
-            inputs = {q: d for q in self.run.inputs if (d := txn.get_dataset(q)) is not None}
-            dataset = _output_dataset(
-                existing, target, written, self.lineage, self.run, inputs, stage, source
-            )
-            txn.put_dataset(dataset)
-            if existing is None or existing.fingerprint != dataset.fingerprint:
-                txn.add_schema_versions([dataset], self.run.ended_at)
-            if existing is not None and existing.fingerprint != dataset.fingerprint:
-                changes = column_changes(
-                    target, existing.columns, dataset.columns, self.run.ended_at
-                )
-                txn.add_drift(POOL_SOURCE, changes)
-            output = Output(
-                dataset=target,
-                mode=stage.mode,
-                row_count=written.rows,
-                size_bytes=written.size_bytes,
-                location=stage.location,
-            )
-            RunTables(txn).record_completion(self.run, self.lineage, output)
-            pool.publish(stage)  # last, so that only the commit follows it
-        self.ended = True
-        self.builder.datasets[target] = dataset
-        self.emitter.emit(
-            self.builder.event(
-                self.run,
-                self.lineage,
-                output=dataset,
-                output_location=stage.location,
-                output_stats=(written.rows, written.size_bytes),
-                created=existing is None,
-            )
-        )
-        return RunOutcome(
-            run=self.run,
-            dataset=dataset,
-            created=existing is None,
-            location=stage.location,
-            lineage=self.lineage,
-        )
-
 
 def _fetched(result: Any) -> dict[str, dict[str, int]]:
+    """Rows (and bytes, where measured) read per source, as the engine reports them."""
     if result is None:
         return {}
     try:
+        by_source = getattr(result, "by_source", None)
+        if by_source is not None:  # Trino: from the query's own statistics
+            return dict(by_source())
         return dict(result.stats.by_source(result.plan))
     except Exception:
         return {}
@@ -609,7 +749,8 @@ def _output_dataset(
     lineage: QueryLineage,
     run: Run,
     inputs: dict[str, Dataset],
-    stage: Stage,
+    appending: bool,
+    location: str,
     source: Source,
 ) -> Dataset:
     """The catalog record of a written-back dataset: facts from the write, steward
@@ -617,7 +758,7 @@ def _output_dataset(
     at = (run.ended_at or now()).replace(microsecond=0)
     assert written.schema is not None
     old_columns = {c.name: c for c in existing.columns} if existing else {}
-    appending = stage.mode == "append" and existing is not None
+    appending = appending and existing is not None
     columns: list[Column] = []
     for f in written.schema:
         old = old_columns.get(f.name)
@@ -642,6 +783,11 @@ def _output_dataset(
             column.sensitivity_reason = old.sensitivity_reason
         else:
             _inherit_sensitivity(column, lineage, inputs)
+            if appending and old is not None and column.sensitivity is None and old.sensitivity:
+                # The rows already there still hold what made the column personal.
+                column.sensitivity = old.sensitivity
+                column.sensitivity_source = old.sensitivity_source
+                column.sensitivity_reason = old.sensitivity_reason
         columns.append(column)
     base: dict[str, Any] = (
         existing.model_dump(by_alias=True)
@@ -665,7 +811,7 @@ def _output_dataset(
     base.update(
         kind="files",
         format="Parquet",
-        location=stage.location,
+        location=location,
         row_count=rows,
         size_bytes=size,
         last_modified=at,

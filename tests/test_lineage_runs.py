@@ -5,6 +5,7 @@ Also the command line: ``guajie query --into`` and ``guajie lineage ...`` with `
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -107,6 +108,41 @@ def test_a_stream_closed_before_its_end_is_aborted(session, ws, big_table):
         validate_event(event)
     with session.catalog.store.read() as txn:  # an aborted run is no use of the data
         assert txn.db.execute("SELECT count(*) FROM run_inputs")[0][0] == 0
+
+
+def test_a_stream_closed_unread_is_aborted(session, ws, big_table):
+    result = execute(session, f"SELECT id, x FROM {big_table}")
+    result.close()
+    (run,) = Governance(session.catalog).runs()
+    assert run.status == "aborted" and run.row_count == 0 and run.ended_at is not None
+    assert run.error == "The reader was closed before the end of the result."
+    events = read_events(ws / "events.jsonl")
+    assert [e["eventType"] for e in events] == ["START", "ABORT"]
+    for event in events:
+        validate_event(event)
+
+
+@pytest.mark.parametrize("batches_read", [0, 1])
+def test_a_stream_dropped_before_its_end_is_aborted(session, ws, big_table, batches_read):
+    reader = session.stream(f"SELECT id, x FROM {big_table}")
+    rows = sum(reader.read_next_batch().num_rows for _ in range(batches_read))
+    (running,) = Governance(session.catalog).runs()
+    assert running.status == "running"
+    del reader  # no close(): the reader is garbage
+    gc.collect()
+    (run,) = Governance(session.catalog).runs()
+    assert run.status == "aborted" and run.row_count == rows
+    assert [e["eventType"] for e in read_events(ws / "events.jsonl")] == ["START", "ABORT"]
+
+
+def test_a_stream_read_to_its_end_and_dropped_stays_completed(session, ws, big_table):
+    reader = session.stream(f"SELECT id, x FROM {big_table}")
+    table = reader.read_all()
+    del reader
+    gc.collect()
+    (run,) = Governance(session.catalog).runs()
+    assert run.status == "completed" and run.row_count == table.num_rows == 200_000
+    assert [e["eventType"] for e in read_events(ws / "events.jsonl")] == ["START", "COMPLETE"]
 
 
 def test_planning_errors_are_not_runs(session):

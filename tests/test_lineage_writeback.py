@@ -228,6 +228,57 @@ def test_rerun_rebuilds_from_the_recorded_sql(session, ws):
         rerun(session, "pool.nothing_here")
 
 
+def test_rerun_of_appends_publishes_the_rebuilt_dataset_once(session, ws):
+    open_scenario(session.catalog, "subsidy_check")
+    first = run_query(session, PEOPLE, into="people", scenario="subsidy_check")
+    second = run_query(session, PEOPLE + " AND monthly_amount > 600", into="people", mode="append")
+    want = session.query("SELECT * FROM pool.people ORDER BY person_id, monthly_amount")
+    outcomes = rerun(session, "pool.people")
+    new_ids = [o.run.id for o in outcomes]
+    # One directory swap: the dataset holds exactly the rebuilt parts, nothing staged is left.
+    assert files_under(ws / "pool") == sorted(f"people/part-{i}.parquet" for i in new_ids)
+    dataset = session.catalog.dataset("pool.people")
+    assert dataset.row_count == want.num_rows == first.rows + second.rows
+    assert dataset.column("phone").sensitivity is PIKind.PHONE
+    with session.catalog.store.read() as txn:
+        from guajie.lineage.runs import RunTables
+
+        recipe = RunTables(txn).recipe("pool.default.people")
+    assert [c["run_id"] for c in recipe["contributions"]] == new_ids
+    assert [c["mode"] for c in recipe["contributions"]] == ["replace", "append"]
+    events = [e for e in read_events(ws / "events.jsonl") if e["run"]["runId"] in new_ids]
+    assert [e["eventType"] for e in events] == ["START", "START", "COMPLETE", "COMPLETE"]
+    for event in events:
+        validate_event(event)
+
+
+def test_a_rerun_that_fails_midway_leaves_the_dataset_as_it_was(session, ws, city_dir, tmp_path):
+    copy = tmp_path / "civil_copy.sqlite"
+    copy.write_bytes((city_dir / "civil.sqlite").read_bytes())
+    session.catalog.add_source("civil2", f"sqlite://{copy}")
+    session.catalog.crawl(["civil2"])
+    run_query(session, PEOPLE, into="people")
+    run_query(
+        session,
+        PEOPLE.replace("civil.", "civil2.") + " AND monthly_amount > 600",
+        into="people",
+        mode="append",
+    )
+    before_files = files_under(ws / "pool")
+    before = session.query("SELECT * FROM pool.people ORDER BY person_id, monthly_amount")
+    copy.unlink()  # the second contribution's source is gone
+    with pytest.raises(Exception, match="civil2"):
+        rerun(session, "pool.people")
+    assert files_under(ws / "pool") == before_files
+    after = session.query("SELECT * FROM pool.people ORDER BY person_id, monthly_amount")
+    assert after.to_pylist() == before.to_pylist()
+    rebuilt = _runs(session, status="failed")
+    assert len(rebuilt) == 2
+    by_mode = {r.mode: r for r in rebuilt}
+    assert by_mode["append"].error and "civil2" in by_mode["append"].error
+    assert by_mode["replace"].error.startswith("Not published: the rebuild stopped")
+
+
 def test_crawling_the_pool_finds_the_same_datasets(session):
     outcome = run_query(session, PEOPLE, into="people")
     report = session.catalog.crawl(["pool"])[0]
@@ -445,6 +496,15 @@ def test_s3_pool_versions_switch_atomically(base, tmp_path, s3_server, monkeypat
             )
         assert objects()[-1].endswith(f"part-{third.run.id}.parquet") and len(objects()) == 2
         assert lineage_rows(session.catalog) == before
+
+        # A rebuild of the appended dataset is one new version holding both contributions.
+        rebuilt = rerun(session, "pool.people")
+        ids = [o.run.id for o in rebuilt]
+        assert objects() == sorted(
+            f"city-pool/guajie/people/v-{ids[0]}/part-{i}.parquet" for i in ids
+        )
+        assert session.catalog.dataset("pool.people").location == rebuilt[0].location
+        assert session.query(count).column("n")[0].as_py() == second.rows + first.rows
 
         # The pool on S3 crawls to the same datasets.
         report = session.catalog.crawl(["pool"])[0]

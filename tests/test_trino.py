@@ -17,10 +17,13 @@ Placements differ from the embedded suites where Trino cannot read a source:
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -28,9 +31,11 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from guajie.api import Session
 from guajie.catalog.ledger import Catalog
 from guajie.federation.trino import (
     NotServedError,
+    TrinoAuthError,
     TrinoCatalogError,
     TrinoEngine,
     TrinoQueryError,
@@ -38,8 +43,11 @@ from guajie.federation.trino import (
     load_settings,
     sync_catalogs,
 )
-from tests.support.policies import raw_personal_information
+from guajie.lineage.governance import Governance
+from tests.lineage_support import copy_workspace, read_events, validate_event
+from tests.support.policies import open_scenario, raw_personal_information
 from tests.support.servers import free_port
+from tests.support.trino_server import TrinoServer
 from tests.test_federation_city import (
     ORDER_KEYS,
     QUERIES,
@@ -437,6 +445,205 @@ def test_dropping_a_file_table_keeps_the_files(sync_workspace, city_dir):
 
 
 # --------------------------------------------------------------------------------------------
+# Lineage: runs on Trino are recorded like embedded runs
+
+POLICY_SQL = (SCENARIOS / "policy_direct.sql").read_text()
+
+
+@pytest.fixture
+def trino_ws(city_catalog, tmp_path) -> Path:
+    """A private copy of the city workspace (Trino-served) that writes OpenLineage events."""
+    return copy_workspace(
+        Path(city_catalog.workspace.home),
+        tmp_path / "ws",
+        openlineage={"transport": "file", "path": "events.jsonl"},
+    )
+
+
+@pytest.fixture
+def trino_session(trino_ws, trino_server) -> Iterator[Session]:
+    session = Session(Catalog.open(str(trino_ws)), engine="trino", trino={"url": trino_server.url})
+    _STARTED[session] = datetime.now(UTC)
+    yield session
+    session.close()
+    _STARTED.pop(session, None)
+
+
+def _runs(session: Session):
+    """Runs of this test: the copied workspace may hold earlier tests' runs."""
+    return Governance(session.catalog).runs(since=_STARTED[session])
+
+
+_STARTED: dict[Session, datetime] = {}
+
+
+def _input_columns(catalog: Catalog, run_id: str) -> dict[tuple[str, str], str]:
+    with catalog.store.read() as txn:
+        return {
+            (d, c): how
+            for d, c, how in txn.db.execute(
+                "SELECT dataset, column_name, how FROM run_input_columns WHERE run_id = ?",
+                (run_id,),
+            )
+        }
+
+
+@needs_servers
+def test_a_trino_run_is_recorded_with_what_trino_read(trino_session, trino_ws):
+    session = trino_session
+    open_scenario(session.catalog, "policy_direct")
+    result = session.execute(POLICY_SQL, scenario="policy_direct", user="lin")
+    (running,) = _runs(session)
+    assert running.status == "running" and running.engine == "trino"
+    table = result.read_all()
+    (run,) = _runs(session)
+    assert run.status == "completed" and run.engine == "trino" and run.user == "lin"
+    assert run.row_count == table.num_rows > 0
+    assert run.inputs == [
+        "hrss.guajie_city_trino.social_insurance_monthly",
+        "market.market_trino.enterprise",
+        "tax.default.filings",
+    ]
+    # Rows per source as Trino counted them; bytes only where the connector measures them
+    # (Hive reading Parquet), not for the JDBC connectors.
+    assert set(run.fetched) == {"market", "hrss", "tax"}
+    datasets = {d: session.catalog.dataset(d) for d in run.inputs}
+    for source, dataset in (
+        ("market", "market.market_trino.enterprise"),
+        ("hrss", "hrss.guajie_city_trino.social_insurance_monthly"),
+        ("tax", "tax.default.filings"),
+    ):
+        assert 0 < run.fetched[source]["rows"] <= datasets[dataset].row_count
+    assert "bytes" not in run.fetched["market"] and "bytes" not in run.fetched["hrss"]
+    assert 0 < run.fetched["tax"]["bytes"] <= datasets["tax.default.filings"].size_bytes
+    used = _input_columns(session.catalog, run.id)
+    assert used[("market.market_trino.enterprise", "name")] == "IDENTITY"
+    assert used[("tax.default.filings", "total_tax")].startswith("AGGREGATION")
+    assert "JOIN" in used[("hrss.guajie_city_trino.social_insurance_monthly", "credit_code")]
+    events = read_events(trino_ws / "events.jsonl")
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    for event in events:
+        validate_event(event)
+    complete = events[-1]
+    assert len(complete["inputs"]) == 3
+
+
+@needs_servers
+def test_a_failed_trino_run_is_recorded_without_values(trino_session, trino_ws):
+    session = trino_session
+    with pytest.raises(TrinoQueryError, match="Division by zero"):
+        session.query(
+            "SELECT credit_code, headcount / (headcount - headcount) AS x "
+            "FROM hrss.social_insurance_monthly"
+        )
+    (run,) = _runs(session)
+    assert run.status == "failed" and run.engine == "trino"
+    assert "Division by zero" in (run.error or "")
+    assert "Traceback" not in (run.error or "")
+    events = read_events(trino_ws / "events.jsonl")
+    assert [e["eventType"] for e in events] == ["START", "FAIL"]
+    for event in events:
+        validate_event(event)
+
+
+@needs_servers
+def test_a_failing_cast_on_trino_keeps_values_out_of_the_record(trino_session):
+    session = trino_session
+    with pytest.raises(TrinoQueryError):
+        session.query("SELECT CAST(name AS integer) AS n FROM market.enterprise")
+    (run,) = _runs(session)
+    names = session.query("SELECT name FROM market.enterprise", engine="embedded").column(0)
+    assert run.status == "failed" and run.error
+    assert not any(str(v) in run.error for v in names.to_pylist()[:200])
+
+
+@needs_servers
+def test_a_trino_stream_dropped_unread_is_aborted_and_cancelled(trino_session, trino_ws):
+    session = trino_session
+    recorded = session.execute("SELECT * FROM tax.filings")
+    query_id = recorded.result.stats.query_id
+    client = session.trino().client
+    recorded.close()
+    del recorded
+    gc.collect()
+    (run,) = _runs(session)
+    assert run.status == "aborted" and run.engine == "trino" and run.row_count == 0
+    assert [e["eventType"] for e in read_events(trino_ws / "events.jsonl")] == ["START", "ABORT"]
+    info = client.query_info(query_id) or {}
+    assert info.get("state") in ("FAILED", "FINISHED")  # cancelled, or done before the cancel
+
+
+@needs_servers
+def test_write_back_on_trino_registers_the_dataset_with_lineage(trino_session, trino_ws):
+    session = trino_session
+    open_scenario(session.catalog, "policy_direct")
+    outcome = session.write_back(POLICY_SQL, "eligible", scenario="policy_direct")
+    assert outcome.run.engine == "trino" and outcome.run.status == "completed"
+    expected = session.query(POLICY_SQL)
+    written = session.query("SELECT * FROM pool.eligible", engine="embedded")
+    assert outcome.rows == written.num_rows == expected.num_rows > 0
+    key = ["tax_h1", "credit_code"]
+    assert (
+        written.sort_by([(k, "descending") for k in key]).to_pylist()
+        == expected.sort_by([(k, "descending") for k in key]).to_pylist()
+    )
+    shown = Governance(session.catalog).show("pool.eligible")
+    assert shown["recipe"]["run_id"] == outcome.run.id
+    with session.catalog.store.read() as txn:
+        edges = {
+            (c, d, ic)
+            for c, d, ic in txn.db.execute(
+                "SELECT output_column, input_dataset, input_column FROM column_lineage "
+                "WHERE output_dataset = 'pool.default.eligible'"
+            )
+        }
+    assert ("tax_h1", "tax.default.filings", "total_tax") in edges
+    assert ("name", "market.market_trino.enterprise", "name") in edges
+    # Rebuilt on Trino too.
+    (again,) = session.rerun("pool.eligible")
+    assert again.run.engine == "trino" and again.rows == outcome.rows
+    for event in read_events(trino_ws / "events.jsonl"):
+        validate_event(event)
+
+
+@needs_servers
+def test_cli_query_on_trino_into_the_pool(cli, home, city_catalog, trino_server):
+    copy_workspace(Path(city_catalog.workspace.home), home)
+    time.sleep(1.01 - time.time() % 1)  # --since has whole seconds: start on a fresh one
+    since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    url = trino_server.url
+    policy = str(SCENARIOS / "policy_direct.sql")
+    open_scenario(Catalog.open(str(home)), "policy_direct")
+    into = ("--into", "eligible", "--scenario", "policy_direct")
+    result = cli("query", "--engine", "trino", "--trino-url", url, *into, "-f", policy)
+    assert result.exit_code == 0, result.output
+    shown = cli(
+        "query",
+        "--engine",
+        "trino",
+        "--trino-url",
+        url,
+        "--format",
+        "json",
+        "SELECT count(*) AS n FROM pool.eligible",
+    )
+    assert shown.exit_code == 1 and "Trino" in shown.output  # the pool is not synced yet
+    count = cli("query", "--format", "json", "SELECT count(*) AS n FROM pool.eligible")
+    assert count.exit_code == 0, count.output
+    runs = json.loads(cli("lineage", "runs", "--since", since, "--json").output)
+    runs = runs["runs"] if isinstance(runs, dict) else runs
+    # Newest first; a query Trino could not take is a failed run on Trino.
+    assert [(r["engine"], r["status"]) for r in runs] == [
+        ("embedded", "completed"),
+        ("trino", "failed"),
+        ("trino", "completed"),
+    ]
+    assert "Trino" in runs[1]["error"] and "pool" in runs[1]["error"]
+    assert runs[2]["output_dataset"] == "pool.default.eligible"
+    assert runs[2]["scenario"] == "policy_direct"
+
+
+# --------------------------------------------------------------------------------------------
 # Bad input: errors that name the source and the cause
 
 
@@ -515,6 +722,163 @@ def test_cli_sync_status_query_and_errors(cli, home, city_dir, trino_server):
         TrinoEngine(Catalog.open(str(home)), load_settings(url=url)).client.execute(
             'DROP CATALOG IF EXISTS "clifiles"'
         )
+
+
+# --------------------------------------------------------------------------------------------
+# A cluster that wants a password over HTTPS, with a certificate from a private CA
+
+SECURE_USER = "steward"
+SECURE_PASSWORD_ENV = "GUAJIE_TEST_TRINO_PASSWORD"
+
+
+@pytest.fixture(scope="module")
+def secure_trino(postgres_server) -> Iterator[tuple[TrinoServer, str]]:
+    """A second Trino, started once for the tests below: HTTPS and a password file."""
+    import secrets
+
+    password = "pw-" + secrets.token_urlsafe(18)
+    with TrinoServer(passwords={SECURE_USER: password}, heap="1G", query_memory="512MB") as server:
+        yield server, password
+
+
+@pytest.fixture
+def secure_catalog(secure_trino, postgres_server, tmp_path, monkeypatch) -> Catalog:
+    import psycopg
+
+    _, password = secure_trino
+    monkeypatch.setenv(SECURE_PASSWORD_ENV, password)
+    with psycopg.connect(postgres_server.conninfo, autocommit=True) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS secure_trino")
+        con.execute("DROP TABLE IF EXISTS secure_trino.permit")
+        con.execute("CREATE TABLE secure_trino.permit (id int PRIMARY KEY, district text)")
+        con.execute("INSERT INTO secure_trino.permit VALUES (1, '鼓楼'), (2, '台江'), (3, '鼓楼')")
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    catalog.add_source(
+        "permits",
+        postgres_server.url + "?schemas=secure_trino",
+        password_env=postgres_server.env_var_name,
+    )
+    catalog.crawl(sample=False)
+    return catalog
+
+
+def _secure_settings(catalog: Catalog, server: TrinoServer, **overrides):
+    values = {
+        "url": server.url,
+        "user": SECURE_USER,
+        "password_env": SECURE_PASSWORD_ENV,
+        "verify": str(server.tls.ca),
+        **overrides,
+    }
+    return load_settings(catalog.workspace, **values)
+
+
+@needs_servers
+def test_password_over_tls_with_a_private_ca(secure_trino, secure_catalog, caplog):
+    server, password = secure_trino
+    assert server.url.startswith("https://")
+    settings = _secure_settings(secure_catalog, server)
+    report = sync_catalogs(secure_catalog, settings)
+    assert report.ok, report.to_dict()
+    session = Session(
+        secure_catalog,
+        engine="trino",
+        trino={
+            "url": server.url,
+            "user": SECURE_USER,
+            "password_env": SECURE_PASSWORD_ENV,
+            "verify": str(server.tls.ca),
+        },
+    )
+    table = session.query(
+        "SELECT district, count(*) AS n FROM permits.permit GROUP BY district ORDER BY district"
+    )
+    embedded = session.query(
+        "SELECT district, count(*) AS n FROM permits.permit GROUP BY district ORDER BY district",
+        engine="embedded",
+    )
+    assert (
+        table.to_pylist()
+        == embedded.to_pylist()
+        == [
+            {"district": "台江", "n": 1},
+            {"district": "鼓楼", "n": 2},
+        ]
+    )
+    (_, run) = Governance(secure_catalog).runs()  # newest first
+    assert run.engine == "trino" and run.status == "completed"
+    assert run.fetched == {"permits": {"rows": 3}}
+    # The password is nowhere guajie writes: workspace files, the catalog store, catalog
+    # properties, logs; Trino's own catalog store holds a reference for the source password.
+    home = Path(secure_catalog.workspace.home)
+    for path in [*home.rglob("*"), *server.catalog_dir.rglob("*")]:
+        if path.is_file():
+            assert password.encode() not in path.read_bytes(), path
+    assert password not in caplog.text
+    with contextlib.suppress(Exception):
+        TrinoEngine(secure_catalog, settings).client.execute('DROP CATALOG IF EXISTS "permits"')
+
+
+@needs_servers
+def test_a_wrong_password_names_trino_and_what_to_do(secure_trino, secure_catalog, monkeypatch):
+    server, password = secure_trino
+    monkeypatch.setenv(SECURE_PASSWORD_ENV, "not-" + password)
+    engine = TrinoEngine(secure_catalog, _secure_settings(secure_catalog, server))
+    with pytest.raises(TrinoAuthError) as caught:
+        engine.client.rows("SELECT 1")
+    message = str(caught.value)
+    assert f"Trino at {server.url} refused user '{SECURE_USER}'" in message
+    assert "trino.password_env" in message
+    assert password not in message and "not-" not in message
+    # Through the front door: the CLI prints the same paragraph and no traceback.
+    monkeypatch.setenv("GUAJIE_HOME", str(secure_catalog.workspace.home))
+    from click.testing import CliRunner
+
+    from guajie.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "query",
+            "--engine",
+            "trino",
+            "--trino-url",
+            server.url,
+            "--trino-user",
+            SECURE_USER,
+            "--trino-password-env",
+            SECURE_PASSWORD_ENV,
+            "--trino-verify",
+            str(server.tls.ca),
+            "SELECT count(*) FROM permits.permit",
+        ],
+    )
+    assert result.exit_code == 1 and "refused user" in result.output
+    assert "Traceback" not in result.output and password not in result.output
+
+
+@needs_servers
+def test_an_unknown_ca_fails_the_tls_handshake_clearly(secure_trino, secure_catalog):
+    server, _ = secure_trino
+    engine = TrinoEngine(secure_catalog, _secure_settings(secure_catalog, server, verify="true"))
+    with pytest.raises(TrinoAuthError) as caught:
+        engine.client.rows("SELECT 1")
+    message = str(caught.value)
+    assert f"The TLS handshake with {server.url} failed" in message
+    assert "trino.verify" in message
+    with pytest.raises(TrinoAuthError, match="TLS handshake"):
+        engine.client.ping()
+
+
+@needs_servers
+def test_a_missing_password_is_refused_by_trino(secure_trino, secure_catalog):
+    server, _ = secure_trino
+    settings = _secure_settings(secure_catalog, server).with_overrides()
+    from dataclasses import replace
+
+    engine = TrinoEngine(secure_catalog, replace(settings, password_env=None))
+    with pytest.raises(TrinoAuthError, match="refused user"):
+        engine.client.rows("SELECT 1")
 
 
 def test_trino_catalog_error_is_a_source_error():
@@ -724,3 +1088,108 @@ def test_types_between_the_catalog_trino_and_arrow():
     assert aware.type == pa.timestamp("ms", tz="UTC")
     floats = column_to_arrow([1.5, "NaN", "Infinity"], "double").to_pylist()
     assert floats[0] == 1.5 and floats[1] != floats[1] and floats[2] == float("inf")
+
+
+def test_query_reads_follow_scans_to_their_tables():
+    from guajie.federation.trino.query_stats import data_size, reads_of
+
+    def scan(node_id: str) -> dict:
+        return {"@type": "tableScan", "id": node_id}
+
+    def stage(fragment: str, root: dict, *subs: dict) -> dict:
+        return {"stageId": f"q1.{fragment}", "plan": {"root": root}, "subStages": list(subs)}
+
+    info = {
+        "queryId": "q1",
+        "state": "FINISHED",
+        "finalQueryInfo": True,
+        "inputs": [
+            {
+                "catalogName": "market",
+                "schema": "s",
+                "table": "enterprise",
+                "connectorName": "postgresql",
+                "fragmentId": "1",
+                "planNodeId": "0",
+            },
+            {
+                "catalogName": "tax",
+                "schema": "default",
+                "table": "filings",
+                "connectorName": "hive",
+                "fragmentId": "2",
+                "planNodeId": "5",
+            },
+            {
+                "catalogName": "hrss",
+                "schema": "s",
+                "table": "a",
+                "connectorName": "mariadb",
+                "fragmentId": "3",
+                "planNodeId": "7",
+            },
+            {
+                "catalogName": "hrss",
+                "schema": "s",
+                "table": "b",
+                "connectorName": "mariadb",
+                "fragmentId": "3",
+                "planNodeId": "8",
+            },
+        ],
+        "outputStage": stage(
+            "0",
+            {"@type": "output", "id": "9", "source": {"@type": "remoteSource", "id": "10"}},
+            # A filter fused into the scan carries the filter's id (as ScanFilterAndProject).
+            stage("1", {"@type": "filter", "id": "278", "source": scan("0")}),
+            stage("2", {"@type": "project", "id": "6", "source": scan("5")}),
+            # Two scans under one union: an operator above both is not attributed.
+            stage("3", {"@type": "union", "id": "11", "sources": [scan("7"), scan("8")]}),
+        ),
+        "queryStats": {
+            "physicalInputPositions": 180,
+            "physicalInputDataSize": "2.50kB",
+            "peakUserMemoryReservation": "1MB",
+            "operatorSummaries": [
+                {
+                    "stageId": 1,
+                    "planNodeId": "278",
+                    "operatorType": "ScanFilterAndProjectOperator",
+                    "physicalInputPositions": 100,
+                    "physicalInputDataSize": "0B",
+                },
+                {
+                    "stageId": 2,
+                    "planNodeId": "5",
+                    "operatorType": "TableScanOperator",
+                    "physicalInputPositions": 50,
+                    "physicalInputDataSize": "2.50kB",
+                },
+                {
+                    "stageId": 3,
+                    "planNodeId": "11",
+                    "operatorType": "ScanFilterAndProjectOperator",
+                    "physicalInputPositions": 30,
+                    "physicalInputDataSize": "0B",
+                },
+                {
+                    "stageId": 0,
+                    "planNodeId": "9",
+                    "operatorType": "TaskOutputOperator",
+                    "physicalInputPositions": 0,
+                    "physicalInputDataSize": "0B",
+                },
+            ],
+        },
+    }
+    reads = reads_of(info)
+    assert reads.by_source() == {
+        "market": {"rows": 100},  # JDBC: rows, and no byte count rather than a false zero
+        "tax": {"rows": 50, "bytes": 2560},
+    }
+    assert reads.totals == {"rows": 180, "bytes": 2560, "peak_memory_bytes": 1 << 20}
+    assert [t["table"] for t in reads.to_dict()["tables"]] == [
+        "market.s.enterprise",
+        "tax.default.filings",
+    ]
+    assert data_size("1.5GB") == 3 << 29 and data_size("12B") == 12 and data_size("?") is None

@@ -8,6 +8,7 @@ the per-value Python mapping is skipped and each page is turned into Arrow colum
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,11 @@ from .settings import TrinoSettings
 from .types import column_to_arrow
 
 BATCH_ROWS = 65_536
+# How the client reports a 401: "error 401: b'Access Denied: Invalid credentials'" (476),
+# "401 Client Error: Unauthorized" (requests).
+_UNAUTHORIZED = re.compile(
+    r"\b(error 401|401 Client Error|401 Unauthorized)\b|\b401\b.*Unauthorized"
+)
 
 
 def _import_trino() -> Any:
@@ -32,6 +38,27 @@ def _import_trino() -> Any:
             "Install it with: pip install 'guajie[trino]' (or pip install trino).",
         ) from None
     return trino
+
+
+def _http_session(verify: bool | str) -> Any:
+    """A requests session that keeps the configured ``verify``.
+
+    requests lets ``$REQUESTS_CA_BUNDLE`` / ``$CURL_CA_BUNDLE`` replace a session's own
+    ``verify`` on every request, which would drop a private CA given in trino.verify (or
+    turn verification back on). Only the default, ``true``, follows the environment.
+    """
+    import requests
+
+    class PinnedVerify(requests.Session):
+        def merge_environment_settings(self, *args: Any, **kwargs: Any) -> Any:
+            merged = super().merge_environment_settings(*args, **kwargs)
+            if self.verify is not True:
+                merged["verify"] = self.verify
+            return merged
+
+    session = PinnedVerify()
+    session.verify = verify
+    return session
 
 
 @dataclass
@@ -66,6 +93,7 @@ class TrinoClient:
             "timezone": "UTC",
             "session_properties": properties or None,
             "max_attempts": 2,
+            "http_session": _http_session(s.verify),
         }
         if s.encoding:
             kwargs["encoding"] = s.encoding
@@ -79,7 +107,11 @@ class TrinoClient:
 
     def failure(self, exc: BaseException, sources: Iterable[str] | None = None) -> Exception:
         text = str(exc)
-        if ("401" in text and "Unauthorized" in text) or "Authentication failed" in text:
+        if (
+            _UNAUTHORIZED.search(text)
+            or "Authentication failed" in text
+            or "Invalid credentials" in text
+        ):
             return TrinoAuthError(
                 f"Trino at {self.settings.url} refused user '{self.settings.user}': "
                 "wrong or missing password.",
@@ -135,6 +167,39 @@ class TrinoClient:
         if info.get("starting"):
             raise unreachable(self.settings.url, RuntimeError("the server is still starting"))
         return info
+
+    def query_info(self, query_id: str, *, wait: float = 2.0) -> dict[str, Any] | None:
+        """Trino's ``QueryInfo`` of a query (``/v1/query/{id}``), once final if that comes
+        within ``wait`` seconds; None when the server no longer has it or does not answer.
+
+        Statistics are bookkeeping: their absence never fails the query they describe.
+        """
+        import time
+
+        import requests
+
+        secrets = self._secrets()
+        password = secrets[0] if secrets else None
+        auth = (self.settings.user, password) if password is not None else None
+        deadline = time.monotonic() + wait
+        info: dict[str, Any] | None = None
+        while True:
+            try:
+                response = requests.get(
+                    f"{self.settings.url}/v1/query/{query_id}",
+                    headers={"X-Trino-User": self.settings.user},
+                    auth=auth,
+                    verify=self.settings.verify,
+                    timeout=min(self.settings.request_timeout, 10),
+                )
+                if response.status_code != 200:
+                    return info
+                info = dict(response.json())
+            except (requests.exceptions.RequestException, ValueError):
+                return info
+            if info.get("finalQueryInfo") or time.monotonic() >= deadline:
+                return info
+            time.sleep(0.05)
 
     def _cursor(self, **session: str) -> Any:
         if session:

@@ -42,6 +42,7 @@ from guajie.federation.policy import Policy
 from .client import ArrowStream, TrinoClient
 from .errors import NotServedError, TrinoConfigError, TrinoQueryError
 from .parquet_results import ParquetResults
+from .query_stats import QueryReads, reads_of
 from .settings import TrinoSettings, load_settings
 from .sync import read_state
 from .types import cast_sql, needs_cast, trino_type_for
@@ -108,6 +109,7 @@ class TrinoResult:
         self._stream = stream
         self._source = batches
         self._started = started
+        self._reads: QueryReads | None = None
         self.stats = TrinoStats(
             query_id=stream.query_id if stream is not None else None, transfer=transfer
         )
@@ -129,6 +131,23 @@ class TrinoResult:
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()
+
+    def reads(self) -> QueryReads | None:
+        """What Trino read per table, from its statistics of the query (once it ended).
+
+        None when the query has no id (answers moved as Parquet) or Trino no longer keeps
+        its statistics. Asked once, after the stream ended.
+        """
+        if self._reads is None and self._stream is not None and self.stats.query_id:
+            info = self._stream.client.query_info(self.stats.query_id)
+            if info is not None:
+                self._reads = reads_of(info)
+        return self._reads
+
+    def by_source(self) -> dict[str, dict[str, int]]:
+        """Rows (and bytes, where the connector counts them) read per source."""
+        reads = self.reads()
+        return reads.by_source() if reads is not None else {}
 
 
 @dataclass

@@ -80,11 +80,19 @@ def with_engine_options(f: Any) -> Any:
     )(f)
 
 
-def _session(ctx: click.Context, timeout: float | None = None) -> Any:
+def _session(
+    ctx: click.Context,
+    timeout: float | None = None,
+    *,
+    engine: str = "embedded",
+    trino_options: dict[str, Any] | None = None,
+) -> Any:
     from guajie.api import Session
     from guajie.cli import open_catalog
+    from guajie.cli.trino_cmds import trino_overrides
 
-    return Session(open_catalog(ctx), timeout=timeout)
+    overrides = trino_overrides(**(trino_options or {}))
+    return Session(open_catalog(ctx), timeout=timeout, engine=engine, trino=overrides)
 
 
 @click.command()
@@ -167,7 +175,7 @@ def query(
             f"cannot tell the format of {path.name}; use .parquet, .csv, .json, .jsonl or .arrow",
             param_hint="--output",
         )
-    session = _session(ctx, timeout)
+    session = _session(ctx, timeout, engine=engine, trino_options=trino_options)
     if into:
         from guajie.lineage.recorder import run_query
 
@@ -179,6 +187,7 @@ def query(
             scenario=scenario,
             user=user,
             dialect=dialect,
+            engine=engine,
         )
         click.echo(
             f"Wrote {outcome.rows:,} rows into {outcome.run.output_dataset} "
@@ -186,14 +195,7 @@ def query(
             err=True,
         )
         return
-    if engine == "trino":
-        from guajie.cli.trino_cmds import trino_engine
-
-        result = trino_engine(ctx, **trino_options).execute(
-            text, dialect=dialect, timeout=timeout, policy=session.policy(scenario)
-        )
-    else:
-        result = session.execute(text, dialect=dialect, scenario=scenario, user=user)
+    result = session.execute(text, dialect=dialect, scenario=scenario, user=user, engine=engine)
     if path is not None and kind is not None:
         rows = write_result(result.reader, path, kind)
         click.echo(f"Wrote {rows:,} rows to {path}.", err=True)

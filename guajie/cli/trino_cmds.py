@@ -48,13 +48,18 @@ def trino_settings(ctx: click.Context, **options: Any) -> Any:
     from guajie.federation.trino import load_settings
 
     catalog = open_catalog(ctx)
-    overrides = {
+    return catalog, load_settings(catalog.workspace, **trino_overrides(**options))
+
+
+def trino_overrides(**options: Any) -> dict[str, Any]:
+    """The settings given by ``--trino-*`` options (those not given are left out)."""
+    given = {
         "url": options.get("trino_url"),
         "user": options.get("trino_user"),
         "password_env": options.get("trino_password_env"),
         "verify": options.get("trino_verify"),
     }
-    return catalog, load_settings(catalog.workspace, **overrides)
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def trino_engine(ctx: click.Context, **options: Any) -> Any:

@@ -59,6 +59,7 @@ from tests.support.servers import (
     LOOPBACK,
     _ProcessServer,
     _RunAs,
+    free_port,
 )
 
 TRINO_VERSION = "476"
@@ -201,9 +202,9 @@ def _unpack_zip_plugin(archive: Path, target: Path) -> None:
                 shutil.copyfileobj(src, out, 1 << 20)
 
 
-def _wanted(name: str, plugins: Sequence[str]) -> bool:
+def _wanted(name: str, plugins: Sequence[str], lib: bool = True) -> bool:
     """``name`` is relative to the archive's top directory."""
-    if name.startswith("lib/") or name == "lib":
+    if lib and (name.startswith("lib/") or name == "lib"):
         return True
     return any(name == f"plugin/{p}" or name.startswith(f"plugin/{p}/") for p in plugins)
 
@@ -212,7 +213,7 @@ def _strip_top(name: str) -> str:
     return name.split("/", 1)[1] if "/" in name else ""
 
 
-def _unpack_tar(archive: Path, target: Path, plugins: Sequence[str]) -> None:
+def _unpack_tar(archive: Path, target: Path, plugins: Sequence[str], lib: bool = True) -> None:
     """Unpack ``lib/``, ``bin/`` and ``plugin/<p>/`` of a Trino tarball into ``target``.
 
     Hard links (the full server shares jars between plugins) are materialised even when
@@ -223,7 +224,7 @@ def _unpack_tar(archive: Path, target: Path, plugins: Sequence[str]) -> None:
     with tarfile.open(archive, "r|gz") as tar:
         for member in tar:
             rel = _strip_top(member.name)
-            if not rel or not _wanted(rel, plugins):
+            if not rel or not _wanted(rel, plugins, lib):
                 continue
             if member.islnk():
                 needed.setdefault(member.linkname, []).append(rel)
@@ -281,6 +282,8 @@ def install_trino(
     with _install_lock(root):
         if is_installed(version, plugins):
             return InstallReport(target, fetched=False)
+        if is_installed(version, ()):
+            return _add_plugins(target, version, plugins, say)
         work = Path(tempfile.mkdtemp(prefix=f".trino-{version}-", dir=root))
         try:
             report = _fetch_into(work, version, plugins, say)
@@ -300,6 +303,45 @@ def install_trino(
             return report
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _add_plugins(target: Path, version: str, plugins: Sequence[str], say: Any) -> InstallReport:
+    """Add the missing ``plugins`` to an installed server, leaving what is there in place
+    (servers started from it keep running): each plugin's zip, else the full tarball's
+    directory of it; every plugin directory appears whole, by a rename."""
+    marker = target / _COMPLETE
+    done = json.loads(marker.read_text())
+    missing = [p for p in plugins if p not in done.get("plugins", [])]
+    work = Path(tempfile.mkdtemp(prefix=f".trino-{version}-plugins-", dir=target.parent))
+    report = InstallReport(target, fetched=True, distribution=done.get("distribution", ""))
+    try:
+        repo, out = work / "m2", work / "unpacked"
+        started = time.monotonic()
+        with open(target.parent / f"trino-{version}-fetch.log", "a") as log:
+            try:
+                zips = {
+                    p: _maven_get(repo, f"{GROUP_ID}:trino-{p}:{version}:zip", log) for p in missing
+                }
+                for plugin, archive in zips.items():
+                    _unpack_zip_plugin(archive, out / "plugin" / plugin)
+            except _NotInRepository as absent:
+                say(f"{absent} is not in the repository; taking it from the full server tarball")
+                full = _maven_get(repo, f"{GROUP_ID}:trino-server:{version}:tar.gz", log)
+                report.downloaded_bytes = full.stat().st_size
+                _unpack_tar(full, out, missing, lib=False)
+        report.download_seconds = time.monotonic() - started
+        for plugin in missing:
+            if not (out / "plugin" / plugin).is_dir():
+                raise RuntimeError(f"Trino {version} has no plugin named {plugin!r}")
+            shutil.rmtree(target / "plugin" / plugin, ignore_errors=True)
+            os.rename(out / "plugin" / plugin, target / "plugin" / plugin)
+        done["plugins"] = sorted({*done.get("plugins", []), *missing})
+        fresh = work / _COMPLETE
+        fresh.write_text(json.dumps(done))
+        os.replace(fresh, marker)
+        return report
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _fetch_into(work: Path, version: str, plugins: Sequence[str], say: Any) -> InstallReport:
@@ -361,6 +403,105 @@ def _properties(values: Mapping[str, object]) -> str:
     return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A private certificate authority and a server certificate it signed for loopback."""
+
+    ca: Path  # the CA certificate (PEM): what clients verify with
+    server: Path  # the server's private key and certificate chain (PEM), as Trino reads it
+
+
+def make_tls_files(directory: Path, host: str = LOOPBACK) -> TlsFiles:
+    """A throw-away CA and a server certificate for ``host`` (an IP address and localhost)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    valid = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=2))
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("guajie test CA"))
+        .issuer_name(name("guajie test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name(host))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    ca_path, server_path = directory / "ca.pem", directory / "server.pem"
+    ca_path.write_bytes(ca_cert.public_bytes(pem))
+    server_path.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + cert.public_bytes(pem)
+        + ca_cert.public_bytes(pem)
+    )
+    server_path.chmod(0o600)
+    return TlsFiles(ca=ca_path, server=server_path)
+
+
+def password_line(user: str, password: str, iterations: int = 10_000) -> str:
+    """One line of Trino's password file: PBKDF2 with HMAC-SHA1 (what Trino's file
+    authenticator computes), iterations, hex salt and the hex 512-bit hash."""
+    import hashlib
+
+    salt = os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha1", password.encode(), salt, iterations, dklen=64)
+    return f"{user}:{iterations}:{salt.hex()}:{digest.hex()}\n"
+
+
 @dataclass
 class TrinoServer(_ProcessServer):
     """A single-node Trino (coordinator and worker) on a free loopback port.
@@ -369,6 +510,11 @@ class TrinoServer(_ProcessServer):
     variables to the server's environment (``${ENV:VAR}`` in catalog properties reads them);
     the caller's environment at ``start()`` is inherited. ``catalogs`` are written as static
     catalog files before the start (name -> properties); more can be created at run time.
+
+    With ``passwords`` (user -> password), clients must authenticate with a password over
+    HTTPS: the server gets a certificate from a throw-away CA (``tls.ca`` is what clients
+    verify with), a file password authenticator and a shared secret, and :attr:`url` is its
+    ``https://`` address. The plain HTTP port stays for the node's own traffic and readiness.
     """
 
     host: str = LOOPBACK
@@ -379,6 +525,9 @@ class TrinoServer(_ProcessServer):
     catalogs: dict[str, dict[str, str]] = field(default_factory=dict)
     version: str = TRINO_VERSION
     startup_timeout: float = STARTUP_TIMEOUT
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    https_port: int = 0
+    tls: TlsFiles | None = field(default=None, init=False)
     base_dir: Path | None = field(default=None, init=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _fixed_port: bool = field(default=False, init=False, repr=False)
@@ -391,7 +540,18 @@ class TrinoServer(_ProcessServer):
 
     @property
     def url(self) -> str:
+        """Where clients connect: ``https://`` when passwords are required."""
+        if self.passwords:
+            return f"https://{self.host}:{self.https_port}"
+        return self.http_url
+
+    @property
+    def http_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def plugins(self) -> tuple[str, ...]:
+        return (*PLUGINS, "password-authenticators") if self.passwords else PLUGINS
 
     @property
     def install_path(self) -> Path:
@@ -403,11 +563,15 @@ class TrinoServer(_ProcessServer):
 
     def info(self) -> dict[str, Any]:
         """``GET /v1/info``."""
-        with _NO_PROXY.open(f"{self.url}/v1/info", timeout=5) as response:
+        with _NO_PROXY.open(f"{self.http_url}/v1/info", timeout=5) as response:
             return dict(json.loads(response.read()))
 
     def _check_installed(self) -> None:
-        install_trino(self.version, progress=lambda text: print(f"trino: {text}", file=sys.stderr))
+        install_trino(
+            self.version,
+            self.plugins,
+            progress=lambda text: print(f"trino: {text}", file=sys.stderr),
+        )
         self._java = find_java()
 
     def _run_as(self) -> _RunAs:
@@ -420,6 +584,18 @@ class TrinoServer(_ProcessServer):
         for name, props in self.catalogs.items():
             (base / "etc" / "catalog" / f"{name}.properties").write_text(_properties(props))
         (base / "etc" / "log.properties").write_text("io.trino=INFO\n")
+        if self.passwords:
+            self.tls = make_tls_files(base / "etc" / "tls", self.host)
+            password_file = base / "etc" / "password.db"
+            password_file.write_text(
+                "".join(password_line(u, p) for u, p in sorted(self.passwords.items()))
+            )
+            password_file.chmod(0o600)
+            (base / "etc" / "password-authenticator.properties").write_text(
+                _properties(
+                    {"password-authenticator.name": "file", "file.password-file": password_file}
+                )
+            )
 
     def _write_config(self) -> None:
         base = self._base()
@@ -427,7 +603,7 @@ class TrinoServer(_ProcessServer):
             "coordinator": "true",
             "node-scheduler.include-coordinator": "true",
             "http-server.http.port": self.port,
-            "discovery.uri": self.url,
+            "discovery.uri": self.http_url,
             "node.environment": "guajie",
             "node.id": f"guajie-{uuid.uuid4()}",
             "node.internal-address": self.host,
@@ -441,6 +617,19 @@ class TrinoServer(_ProcessServer):
             "log.path": base / self.LOG_NAME,
             "http-server.process-forwarded": "true",
         }
+        if self.passwords:
+            assert self.tls is not None
+            if not self._fixed_port or not self.https_port:
+                self.https_port = free_port(self.host)
+            config.update(
+                {
+                    "http-server.https.enabled": "true",
+                    "http-server.https.port": self.https_port,
+                    "http-server.https.keystore.path": self.tls.server,
+                    "http-server.authentication.type": "PASSWORD",
+                    "internal-communication.shared-secret": uuid.uuid4().hex + uuid.uuid4().hex,
+                }
+            )
         (base / "etc" / "config.properties").write_text(_properties(config))
 
     def _argv(self) -> list[str]:
