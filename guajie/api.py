@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from guajie.catalog.connectors import Connector, open_connector
 from guajie.catalog.errors import InvalidInputError
 from guajie.catalog.ledger import Catalog
+from guajie.lineage.audit import audited
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -35,10 +36,12 @@ class Session:
         dialect: str = "trino",
         engine: str = "embedded",
         trino: dict[str, Any] | None = None,
+        client: str = "python",
     ) -> None:
         """``engine="trino"`` runs queries on a Trino cluster; ``trino`` overrides the
         workspace's ``trino:`` settings (``url``, ``user``, ``password_env``, ``verify``,
-        ``transfer``, ...)."""
+        ``transfer``, ...). ``client`` names the caller in the audit log (``python``,
+        ``cli`` or ``http``)."""
         if engine not in ("embedded", "trino"):
             raise InvalidInputError(f"engine is {engine!r}; use 'embedded' or 'trino'.")
         self.catalog = catalog
@@ -48,6 +51,7 @@ class Session:
         self.engine = engine
         self._trino_options = dict(trino or {})
         self._trino: TrinoEngine | None = None
+        self.client = client
 
     def trino(self) -> TrinoEngine:
         """The Trino engine over this workspace's catalog (see guajie.federation.trino)."""
@@ -75,13 +79,17 @@ class Session:
     ) -> QueryResult | TrinoResult:
         """Plan and start running ``sql``; the result streams from ``.reader``.
 
-        The run is recorded in the catalog (``guajie lineage runs``) when the stream ends.
+        The run is recorded in the catalog (``guajie lineage runs``) when the stream ends,
+        and so is its audit entry (``guajie audit search``); a refusal is audited at once.
         """
-        if (engine or self.engine) == "trino":
-            return self.trino().execute(sql, dialect=dialect or self.dialect, timeout=self.timeout)
-        from guajie.lineage.recorder import execute
+        engine = engine or self.engine
+        with audited(self, sql, dialect=dialect, scenario=scenario, user=user, engine=engine) as a:
+            if engine == "trino":
+                dialect = dialect or self.dialect
+                return a.track(self.trino().execute(sql, dialect=dialect, timeout=self.timeout))
+            from guajie.lineage.recorder import execute
 
-        return execute(self, sql, dialect=dialect, scenario=scenario, user=user)  # type: ignore[return-value]
+            return a.track(execute(self, sql, dialect=dialect, scenario=scenario, user=user))
 
     def execute_unrecorded(self, sql: str, *, dialect: str | None = None) -> QueryResult:
         """Plan and run ``sql`` without a run record (what recording builds on)."""
@@ -142,15 +150,23 @@ class Session:
         """
         from guajie.lineage.recorder import run_query
 
-        return run_query(
-            self, sql, into=into, mode=mode, scenario=scenario, user=user, dialect=dialect
-        )
+        with audited(
+            self, sql, dialect=dialect, scenario=scenario, user=user, engine="embedded"
+        ) as a:
+            return a.finish(
+                run_query(
+                    self, sql, into=into, mode=mode, scenario=scenario, user=user, dialect=dialect
+                )
+            )
 
     def rerun(self, dataset: str, *, user: str | None = None) -> list[RunOutcome]:
         """Rebuild a dataset written back into the pool from its recorded SQL."""
         from guajie.lineage.recorder import rerun
 
-        return rerun(self, dataset, user=user)
+        with audited(
+            self, f"RERUN {dataset}", dialect=None, scenario=None, user=user, engine="embedded"
+        ) as a:
+            return a.finish_each(rerun(self, dataset, user=user))
 
     def close(self) -> None:
         self.catalog.workspace.close()

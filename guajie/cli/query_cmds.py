@@ -80,11 +80,12 @@ def with_engine_options(f: Any) -> Any:
     )(f)
 
 
-def _session(ctx: click.Context, timeout: float | None = None) -> Any:
+def _session(ctx: click.Context, timeout: float | None = None, **trino_options: Any) -> Any:
     from guajie.api import Session
     from guajie.cli import open_catalog
 
-    return Session(open_catalog(ctx), timeout=timeout)
+    trino = {k.removeprefix("trino_"): v for k, v in trino_options.items() if v is not None}
+    return Session(open_catalog(ctx), timeout=timeout, trino=trino, client="cli")
 
 
 @click.command()
@@ -165,18 +166,10 @@ def query(
             f"cannot tell the format of {path.name}; use .parquet, .csv, .json, .jsonl or .arrow",
             param_hint="--output",
         )
-    session = _session(ctx, timeout)
+    session = _session(ctx, timeout, **trino_options)
     if into:
-        from guajie.lineage.recorder import run_query
-
-        outcome = run_query(
-            session,
-            text,
-            into=into,
-            mode=mode or "fail",
-            scenario=scenario,
-            user=user,
-            dialect=dialect,
+        outcome = session.write_back(
+            text, into, mode=mode or "fail", scenario=scenario, user=user, dialect=dialect
         )
         click.echo(
             f"Wrote {outcome.rows:,} rows into {outcome.run.output_dataset} "
@@ -184,12 +177,7 @@ def query(
             err=True,
         )
         return
-    if engine == "trino":
-        from guajie.cli.trino_cmds import trino_engine
-
-        result = trino_engine(ctx, **trino_options).execute(text, dialect=dialect, timeout=timeout)
-    else:
-        result = session.execute(text, dialect=dialect, scenario=scenario, user=user)
+    result = session.execute(text, dialect=dialect, scenario=scenario, user=user, engine=engine)
     if path is not None and kind is not None:
         rows = write_result(result.reader, path, kind)
         click.echo(f"Wrote {rows:,} rows to {path}.", err=True)
