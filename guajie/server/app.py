@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from guajie import __version__
 from guajie.catalog.errors import GuajieError, NotFoundError, SourceError
 from guajie.catalog.tokens import Token, TokenError, Tokens
+from guajie.federation.errors import ExecutionError
 from guajie.lineage.audit import DENIED, audited, decision_for, public_reason, referenced
 
 from .limits import BodyLimit
@@ -111,7 +112,9 @@ def _api_error(exc: BaseException, known: set[str] | None = None) -> ApiError:
             return ApiError(503, "busy", message, exc.hint)
         if isinstance(exc, NotFoundError):
             return ApiError(404, "not_found", message, exc.hint)
-        if isinstance(exc, SourceError) or type(exc).__name__ == "ExecutionError":
+        if isinstance(exc, ExecutionError) and "timed out" in exc.message:
+            return ApiError(408, "timeout", message, exc.hint)
+        if isinstance(exc, SourceError | ExecutionError):
             return ApiError(502, "engine_failed", message, exc.hint)
         return ApiError(400, "bad_query", message, exc.hint)
     log.exception("guajie serve: unexpected failure", exc_info=exc)
