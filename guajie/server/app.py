@@ -267,7 +267,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
     )
     def query(body: QueryRequest, secret: Secret) -> Response:
         deadline = time.monotonic() + settings.timeout
-        names: set[str] = set()
         try:
             with pool.session(wait=settings.timeout) as session:
                 with audited(  # a refused token is audited as well
@@ -279,11 +278,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
                     engine=body.engine or "embedded",
                 ):
                     token = Tokens(session.catalog.store).authenticate(secret)
-                tables, names = referenced(body.sql, body.dialect)
-                names |= set(tables)
                 table = _run(session, token, body, settings, deadline)
         except Exception as exc:
-            raise _api_error(exc, names) from None
+            # Names the caller wrote may be repeated in the message; any other quoted text goes.
+            tables, names = referenced(body.sql, body.dialect)
+            raise _api_error(exc, names | set(tables)) from None
         return render(table, body.format)
 
     @app.get("/v1/catalog/datasets", summary="Datasets in the catalog", responses=_ERRORS)
