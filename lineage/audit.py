@@ -327,10 +327,13 @@ def referenced(sql: str, dialect: str | None = None) -> tuple[list[str], set[str
     tables: set[str] = set()
     names: set[str] = set()
     for tree in trees:
+        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
         for table in tree.find_all(exp.Table):
             # Table functions and file paths are not dataset names (and may hold secrets).
             if table.parts and all(isinstance(p, exp.Identifier) for p in table.parts):
-                tables.add(_unsecret(".".join(p.name for p in table.parts).lower()))
+                name = ".".join(p.name for p in table.parts).lower()
+                if name not in ctes:
+                    tables.add(_unsecret(name))
         names |= {i.name for i in tree.find_all(exp.Identifier) if i.name}
     return sorted(tables), names
 
@@ -393,6 +396,7 @@ class Audit:
         )
         self.raw_sql = sql
         self.dialect = dialect
+        self.catalog: Any = None  # resolves the names in a refused query, when given
         self.rows = 0
         self.ended = False
 
@@ -410,10 +414,20 @@ class Audit:
         if self.ended:
             return
         tables, names = referenced(self.raw_sql, self.dialect)
-        self._fill(datasets=tables)
+        self._fill(datasets=[self._resolve(t) for t in tables])
         self.entry.decision = decision_for(exc)
         self.entry.reason = public_reason(exc, names | set(tables))
         self._end(complete=False, rows=None)
+
+    def _resolve(self, name: str) -> str:
+        """A table name as written, as the catalog's full name when it is one."""
+        if self.catalog is None:
+            return name
+        try:
+            dataset, column = self.catalog.resolve(name)
+        except Exception:
+            return name
+        return name if column is not None else str(dataset.qualified_name)
 
     def track(self, result: Any) -> Any:
         """Audit ``result`` (a running query with a ``reader``) when its stream ends."""
@@ -539,6 +553,7 @@ def audited(
         client=getattr(session, "client", "python"),
         engine=engine,
     )
+    audit.catalog = getattr(session, "catalog", None)
     try:
         yield audit
     except BaseException as exc:

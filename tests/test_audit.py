@@ -122,7 +122,8 @@ def test_refusals_and_failures_are_audited_before_any_source_is_touched(session)
     for entry in got:
         assert entry.reason and entry.rows is None and not entry.complete and entry.run_id is None
         assert ID_NUMBER not in entry.reason  # the reason carries no values
-    assert got[0].datasets == ["market.enterprise"]  # as written: it was never resolved
+    assert got[0].datasets == ["market.main.enterprise"]  # resolved for search by dataset
+    assert got[2].datasets == ["nowhere.t"]  # not in the catalog: as written
 
 
 def test_a_failure_while_streaming_is_audited_as_failed(session):
@@ -283,3 +284,23 @@ def test_guajie_has_no_way_to_change_the_log():
     assert {"search", "export", "verify"} <= commands
     assert not commands & {"delete", "remove", "edit", "update", "prune", "clear"}
     assert not [m for m in dir(AuditLog) if m.startswith(("delete", "update", "remove", "edit"))]
+
+
+def test_a_refused_query_names_the_datasets_it_reached_for(session):
+    sql = (
+        "WITH recent AS (SELECT * FROM market.enterprise) "
+        "SELECT * FROM recent JOIN civil.subsidy_recipient r ON true; DROP TABLE x"
+    )
+    with pytest.raises(GuajieError):
+        session.query(sql, user="r")
+    (entry,) = entries(session, user="r")
+    # resolved to full names where the catalog knows them; the CTE is not a dataset
+    assert entry.datasets == ["civil.main.subsidy_recipient", "market.main.enterprise", "x"]
+
+
+def test_the_trino_engine_path_is_audited_too(home):
+    with Session(Catalog.open(str(home)), engine="trino") as s:
+        with pytest.raises(GuajieError):
+            s.query("DELETE FROM market.enterprise", user="t")  # refused before Trino is asked
+        (entry,) = entries(s, user="t")
+    assert (entry.engine, entry.decision) == ("trino", "denied")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from guajie.api import Session
 from guajie.catalog.ledger import Catalog
@@ -131,6 +133,7 @@ def test_every_http_query_is_audited_as_its_token(server, served_home):
     assert allowed.rows == json.loads(data)["row_count"]
     assert allowed.datasets == ["transport.default.parking_lots"]
     assert denied.decision == "denied" and denied.client == "http" and denied.rows is None
+    assert denied.datasets == ["market.main.enterprise"]
     assert secret not in json.dumps([allowed.to_dict(), denied.to_dict()])
 
 
@@ -190,6 +193,8 @@ def test_tokens_missing_unknown_revoked_or_expired_get_401(server, served_home):
         ({"sql": "SELEC name FROM market.enterprise"}, 400, "bad_query"),
         ({"sql": "SELECT nope FROM market.enterprise"}, 400, "bad_query"),
         ({"sql": "SELECT * FROM civil.main.nobody"}, 400, "bad_query"),
+        ({"sql": DISTRICTS, "dialect": "klingon"}, 422, "invalid_request"),
+        ({"sql": DISTRICTS, "engine": "spark"}, 422, "invalid_request"),
         ({"sql": DISTRICTS, "format": "xml"}, 422, "invalid_request"),
         ({"sql": ""}, 422, "invalid_request"),
         ({"query": DISTRICTS}, 422, "invalid_request"),
@@ -215,6 +220,26 @@ def test_errors_carry_no_values(server, token):
     )
     status, _, data = request(server, "POST", "/v1/query", body={"sql": sql}, token=token)
     assert status == 400 and secret_value not in data.decode()
+
+
+def test_a_failing_source_gets_502_without_its_values(server, served_home, token, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "scratch.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE people (id_number TEXT)")
+        db.execute("INSERT INTO people VALUES ('350102199001011234')")
+    db.close()
+    catalog = Catalog.open(str(served_home))
+    catalog.add_source("scratch", f"sqlite://{path}")
+    catalog.crawl(["scratch"])
+    catalog.workspace.close()
+    path.unlink()  # the department's database goes away
+    sql = "SELECT id_number FROM scratch.people WHERE id_number = '350102199001011234'"
+    status, _, data = request(server, "POST", "/v1/query", body={"sql": sql}, token=token)
+    error = _error(data)
+    assert status == 502 and error["code"] == "engine_failed" and "scratch" in error["message"]
+    assert "350102199001011234" not in data.decode()
 
 
 def test_limits_on_body_rows_and_bytes(limited, token):
@@ -277,3 +302,42 @@ def test_fifty_concurrent_clients_of_three_scenarios_each_get_their_own_answers(
     catalog = Catalog.open(str(served_home))
     assert AuditLog(catalog.store).verify().ok
     catalog.workspace.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    sql=st.one_of(
+        st.text(max_size=200),
+        st.sampled_from(["SELECT", "FROM", "market.enterprise", "'", '"', ";", "--", "(", ")"])
+        .map(str)
+        .flatmap(
+            lambda w: st.lists(st.just(w) | st.sampled_from(["name", "*", ",", "1"]), max_size=12)
+        )
+        .map(" ".join),
+    )
+)
+def test_fuzzed_sql_never_crashes_the_service(server, token, sql):
+    status, _, data = request(server, "POST", "/v1/query", body={"sql": sql}, token=token)
+    if status != 200:
+        error = _error(data)
+        assert status in (400, 403, 413, 422) and error["code"] != "internal", error
+
+
+def test_several_worker_processes_serve_and_audit(served_home):
+    token_id, secret = _token(served_home, "workers_check")
+    with GuajieServer(served_home, ["--workers", "2", "--sessions", "2"]) as server:
+        for _ in range(6):
+            status, _, _ = request(
+                server, "POST", "/v1/query", body={"sql": DISTRICTS}, token=secret
+            )
+            assert status == 200
+    entries = _audit(served_home, user=f"token:{token_id}")
+    assert len(entries) == 6 and {e.scenario for e in entries} == {"workers_check"}
+
+
+def test_json_has_no_spelling_for_nan_so_it_is_null():
+    from guajie.server.app import render
+
+    table = pa.table({"x": [1.5, float("nan"), float("-inf"), None], "n": [1, 2, 3, 4]})
+    doc = json.loads(render(table, "json").body)
+    assert doc["rows"] == [[1.5, 1], [None, 2], [None, 3], [None, 4]]

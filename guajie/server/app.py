@@ -25,7 +25,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from guajie import __version__
@@ -71,6 +71,15 @@ class QueryRequest(BaseModel):
     engine: Literal["embedded", "trino"] | None = Field(
         None, description="Where the query runs (default: embedded)."
     )
+
+    @field_validator("dialect")
+    @classmethod
+    def _known_dialect(cls, value: str | None) -> str | None:
+        import sqlglot
+
+        if value is not None and sqlglot.Dialect.get(value.lower()) is None:
+            raise ValueError("not a SQL dialect guajie reads (e.g. trino, mysql, postgres)")
+        return value.lower() if value is not None else None
 
 
 class ApiError(Exception):
@@ -139,13 +148,30 @@ def render(table: pa.Table, fmt: str) -> Response:
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         return Response(sink.getvalue(), media_type=ARROW_STREAM)
+    table = _without_nonfinite(table)
     body = {
         "columns": [{"name": f.name, "type": str(f.type)} for f in table.schema],
         "rows": [list(r.values()) for r in table.to_pylist()],
         "row_count": table.num_rows,
     }
-    text = json.dumps(body, ensure_ascii=False, default=_jsonable, separators=(",", ":"))
+    text = json.dumps(
+        body, ensure_ascii=False, default=_jsonable, separators=(",", ":"), allow_nan=False
+    )
     return Response(text.encode(), media_type="application/json")
+
+
+def _without_nonfinite(table: pa.Table) -> pa.Table:
+    """NaN and infinities become null: JSON has no spelling for them."""
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_floating(field.type):
+            column = table.column(i)
+            bad = pc.or_kleene(pc.is_nan(column), pc.is_inf(column))
+            if pc.any(bad).as_py():
+                fixed = pc.if_else(bad, pa.scalar(None, field.type), column)
+                table = table.set_column(i, field, fixed)
+    return table
 
 
 def collect(
