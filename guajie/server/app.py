@@ -361,6 +361,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 def _run(
     session: Any, token: Token, body: QueryRequest, settings: ServeSettings, deadline: float
 ) -> pa.Table:
+    session.timeout = max(0.001, deadline - time.monotonic())  # what is left of the limit
     result = session.execute(
         body.sql,
         scenario=token.scenario,
