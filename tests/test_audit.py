@@ -20,6 +20,7 @@ from guajie.catalog.workspace import Workspace
 from guajie.lineage.audit import AuditLog
 from guajie.lineage.governance import Governance
 from tests.lineage_support import register_city
+from tests.test_trino import city_catalog, s3_env, trino_server  # noqa: F401 - fixtures
 
 DISTRICTS = (
     "SELECT district, count(*) AS n FROM market.enterprise GROUP BY district ORDER BY district"
@@ -304,3 +305,14 @@ def test_the_trino_engine_path_is_audited_too(home):
             s.query("DELETE FROM market.enterprise", user="t")  # refused before Trino is asked
         (entry,) = entries(s, user="t")
     assert (entry.engine, entry.decision) == ("trino", "denied")
+
+
+@pytest.mark.servers
+def test_a_query_on_trino_is_audited_with_its_rows(city_catalog, trino_server):  # noqa: F811
+    session = Session(city_catalog, engine="trino", trino={"url": trino_server.url})
+    sql = "SELECT district, count(*) AS n FROM market.enterprise GROUP BY district"
+    table = session.query(sql, user="on-trino", scenario="t")
+    (entry,) = AuditLog(city_catalog.store).search(user="on-trino")
+    assert (entry.engine, entry.decision, entry.complete) == ("trino", "allowed", True)
+    assert entry.rows == table.num_rows and entry.scenario == "t"
+    assert entry.datasets == ["market.market_trino.enterprise"]
