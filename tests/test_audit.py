@@ -316,3 +316,10 @@ def test_a_query_on_trino_is_audited_with_its_rows(city_catalog, trino_server): 
     assert (entry.engine, entry.decision, entry.complete) == ("trino", "allowed", True)
     assert entry.rows == table.num_rows and entry.scenario == "t"
     assert entry.datasets == ["market.market_trino.enterprise"]
+
+    home = str(city_catalog.workspace.home)
+    args = ["--home", home, "query", sql, "--engine", "trino", "--trino-url", trino_server.url]
+    result = invoke(*args, "--format", "json", "--user", "cli-trino")
+    assert result.exit_code == 0, result.output
+    (entry,) = AuditLog(city_catalog.store).search(user="cli-trino")
+    assert (entry.client, entry.engine, entry.rows) == ("cli", "trino", table.num_rows)
