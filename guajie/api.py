@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from guajie.catalog.connectors import Connector, open_connector
 from guajie.catalog.errors import InvalidInputError
 from guajie.catalog.ledger import Catalog
-from guajie.lineage.audit import audited
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -82,6 +81,8 @@ class Session:
         The run is recorded in the catalog (``guajie lineage runs``) when the stream ends,
         and so is its audit entry (``guajie audit search``); a refusal is audited at once.
         """
+        from guajie.lineage.audit import audited
+
         engine = engine or self.engine
         with audited(self, sql, dialect=dialect, scenario=scenario, user=user, engine=engine) as a:
             if engine == "trino":
@@ -148,6 +149,7 @@ class Session:
         dataset is registered with its lineage, producing run and inherited sensitivity,
         and is queryable at once.
         """
+        from guajie.lineage.audit import audited
         from guajie.lineage.recorder import run_query
 
         with audited(
@@ -161,6 +163,7 @@ class Session:
 
     def rerun(self, dataset: str, *, user: str | None = None) -> list[RunOutcome]:
         """Rebuild a dataset written back into the pool from its recorded SQL."""
+        from guajie.lineage.audit import audited
         from guajie.lineage.recorder import rerun
 
         with audited(
