@@ -3,6 +3,7 @@ audit, and concurrent clients of several scenarios that never see each other's a
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from collections.abc import Iterator
@@ -247,6 +248,21 @@ def test_limits_on_body_rows_and_bytes(limited, token):
         limited, "POST", "/v1/query", body={"sql": "SELECT " + "1 + " * 5000 + "1"}, token=token
     )
     assert status == 413 and _error(data)["code"] == "body_too_large"
+
+    # Without a Content-Length (chunked), the body is counted as it arrives.
+    big = json.dumps({"sql": "SELECT " + "1 + " * 5000 + "1"}).encode()
+    conn = http.client.HTTPConnection(limited.host, limited.port, timeout=30)
+    conn.request(
+        "POST",
+        "/v1/query",
+        body=(big[i : i + 1000] for i in range(0, len(big), 1000)),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    response = conn.getresponse()
+    assert response.status == 413 and _error(response.read())["code"] == "body_too_large"
+    conn.close()
+
     status, _, data = request(
         limited, "POST", "/v1/query", body={"sql": "SELECT * FROM market.district"}, token=token
     )

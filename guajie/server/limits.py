@@ -28,26 +28,32 @@ class BodyLimit:
             await self._refuse(send)
             return
         received = 0
-        started = False
+        too_large = refused = False
 
         async def counted_receive() -> Any:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message.get("type") == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
+                    too_large = True
                     raise _TooLarge
             return message
 
-        async def tracked_send(message: Any) -> None:
-            nonlocal started
-            started = started or message.get("type") == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Any) -> None:
+            # A body cut off mid-read (chunked, no length given) fails in the app's own body
+            # parsing, which answers 400; that answer is replaced by the 413.
+            nonlocal refused
+            if not too_large:
+                await send(message)
+            elif not refused and message.get("type") == "http.response.start":
+                refused = True
+                await self._refuse(send)
 
         try:
-            await self.app(scope, counted_receive, tracked_send)
+            await self.app(scope, counted_receive, guarded_send)
         except _TooLarge:
-            if not started:
+            if not refused:
                 await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
