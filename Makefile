@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 GUAJIE := $(VENV)/bin/guajie
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test test-fast lint format typecheck services trino bench bench-crawl bench-lineage docs venv clean
+.PHONY: demo test test-fast lint format typecheck services trino bench bench-crawl bench-lineage bench-serve docs venv clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,9 @@ docs: venv ## regenerate docs/cli.md from --help
 
 bench-lineage: venv ## impact and usage at 100,000 runs and 10,000 datasets
 	$(PY) benchmarks/lineage_scale.py
+
+bench-serve: venv ## guajie serve under 50 concurrent clients of three scenarios for 30 s
+	$(PY) benchmarks/serve_load.py
 
 clean:
 	rm -rf .demo .pytest_cache

@@ -36,10 +36,12 @@ class Session:
         dialect: str = "trino",
         engine: str = "embedded",
         trino: dict[str, Any] | None = None,
+        client: str = "python",
     ) -> None:
         """``engine="trino"`` runs queries on a Trino cluster; ``trino`` overrides the
         workspace's ``trino:`` settings (``url``, ``user``, ``password_env``, ``verify``,
-        ``transfer``, ...)."""
+        ``transfer``, ...). ``client`` names the caller in the audit log (``python``,
+        ``cli`` or ``http``)."""
         if engine not in ("embedded", "trino"):
             raise InvalidInputError(f"engine is {engine!r}; use 'embedded' or 'trino'.")
         self.catalog = catalog
@@ -49,6 +51,7 @@ class Session:
         self.engine = engine
         self._trino_options = dict(trino or {})
         self._trino: TrinoEngine | None = None
+        self.client = client
 
     def trino(self) -> TrinoEngine:
         """The Trino engine over this workspace's catalog (see guajie.federation.trino)."""
@@ -88,13 +91,16 @@ class Session:
         """Plan and start running ``sql``; the result streams from ``.reader``.
 
         The run is recorded in the catalog (``guajie lineage runs``) when the stream ends,
-        on either engine.
+        and so is its audit entry (``guajie audit search``); a refusal is audited at once.
         """
+        from guajie.lineage.audit import audited
         from guajie.lineage.recorder import execute
 
-        return execute(  # type: ignore[return-value]
-            self, sql, dialect=dialect, scenario=scenario, user=user, engine=engine or self.engine
-        )
+        engine = engine or self.engine
+        with audited(self, sql, dialect=dialect, scenario=scenario, user=user, engine=engine) as a:
+            return a.track(
+                execute(self, sql, dialect=dialect, scenario=scenario, user=user, engine=engine)
+            )
 
     def execute_unrecorded(
         self,
@@ -168,26 +174,36 @@ class Session:
         dataset is registered with its lineage, producing run and inherited sensitivity,
         and is queryable at once.
         """
+        from guajie.lineage.audit import audited
         from guajie.lineage.recorder import run_query
 
-        return run_query(
-            self,
-            sql,
-            into=into,
-            mode=mode,
-            scenario=scenario,
-            user=user,
-            dialect=dialect,
-            engine=engine or self.engine,
-        )
+        engine = engine or self.engine
+        with audited(self, sql, dialect=dialect, scenario=scenario, user=user, engine=engine) as a:
+            return a.finish(
+                run_query(
+                    self,
+                    sql,
+                    into=into,
+                    mode=mode,
+                    scenario=scenario,
+                    user=user,
+                    dialect=dialect,
+                    engine=engine,
+                )
+            )
 
     def rerun(
         self, dataset: str, *, user: str | None = None, engine: str | None = None
     ) -> list[RunOutcome]:
         """Rebuild a dataset written back into the pool from its recorded SQL."""
+        from guajie.lineage.audit import audited
         from guajie.lineage.recorder import rerun
 
-        return rerun(self, dataset, user=user, engine=engine or self.engine)
+        engine = engine or self.engine
+        with audited(
+            self, f"RERUN {dataset}", dialect=None, scenario=None, user=user, engine=engine
+        ) as a:
+            return a.finish_each(rerun(self, dataset, user=user, engine=engine))
 
     def close(self) -> None:
         self.catalog.workspace.close()

@@ -80,6 +80,31 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         ],
     ),
     (
+        3,
+        [
+            # The audit log: one entry per query, allowed, denied or failed. Append-only;
+            # each entry holds the hash of the one before it, so a changed, removed or
+            # inserted entry breaks the chain (`guajie audit verify`).
+            "CREATE TABLE audit_log (seq {serial}, id {text} NOT NULL UNIQUE, "
+            "started_at {text} NOT NULL, ended_at {text} NOT NULL, user_name {text} NOT NULL, "
+            "scenario {text}, client {text} NOT NULL, engine {text} NOT NULL, "
+            "decision {text} NOT NULL, reason {text}, sql {text} NOT NULL, "
+            "sql_hash {text} NOT NULL, datasets {text} NOT NULL, row_count BIGINT, "
+            "complete INTEGER NOT NULL, run_id {text}, prev_hash {text} NOT NULL, "
+            "hash {text} NOT NULL)",
+            "CREATE INDEX audit_log_by_started ON audit_log (started_at)",
+            "CREATE INDEX audit_log_by_user ON audit_log (user_name, started_at)",
+            "CREATE INDEX audit_log_by_scenario ON audit_log (scenario, started_at)",
+            "CREATE INDEX audit_log_by_decision ON audit_log (decision, started_at)",
+            # API tokens of the HTTP service: only a hash of the secret is kept.
+            "CREATE TABLE api_tokens (id {text} PRIMARY KEY, name {text} NOT NULL, "
+            "scenario {text} NOT NULL, secret_hash {text} NOT NULL UNIQUE, "
+            "created_by {text} NOT NULL, created_at {text} NOT NULL, expires_at {text}, "
+            "revoked_at {text})",
+            "CREATE INDEX api_tokens_by_scenario ON api_tokens (scenario)",
+        ],
+    ),
+    (
         4,
         [
             # Scenario manifests (数据清单, approvals, named queries, outputs), applied whole.

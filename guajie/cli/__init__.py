@@ -55,13 +55,16 @@ def open_catalog(ctx: click.Context):  # type: ignore[no-untyped-def]
 
 
 from guajie.cli import (  # noqa: E402
+    audit_cmds,
     catalog_cmds,
     lineage_cmds,
     metadata_cmds,
     query_cmds,
     report_cmds,
     scenario_cmds,
+    serve_cmds,
     source_cmds,
+    token_cmds,
     trino_cmds,
 )
 
@@ -74,6 +77,9 @@ for command in (
     *scenario_cmds.COMMANDS,
     *report_cmds.COMMANDS,
     *trino_cmds.COMMANDS,
+    *token_cmds.COMMANDS,
+    *audit_cmds.COMMANDS,
+    *serve_cmds.COMMANDS,
 ):
     main.add_command(command)
 

@@ -316,9 +316,8 @@ def lineage_rerun(ctx: click.Context, dataset: str, user: str | None, as_json: b
     """Rebuild a dataset written back into the pool from its recorded SQL and inputs."""
     from guajie.api import Session
     from guajie.cli import open_catalog
-    from guajie.lineage.recorder import rerun
 
-    outcomes = rerun(Session(open_catalog(ctx)), dataset, user=user)
+    outcomes = Session(open_catalog(ctx), client="cli").rerun(dataset, user=user)
     if as_json:
         print_json([o.to_dict() for o in outcomes])
         return

@@ -92,7 +92,7 @@ def _session(
     from guajie.cli.trino_cmds import trino_overrides
 
     overrides = trino_overrides(**(trino_options or {}))
-    return Session(open_catalog(ctx), timeout=timeout, engine=engine, trino=overrides)
+    return Session(open_catalog(ctx), timeout=timeout, engine=engine, trino=overrides, client="cli")
 
 
 @click.command()
@@ -177,12 +177,9 @@ def query(
         )
     session = _session(ctx, timeout, engine=engine, trino_options=trino_options)
     if into:
-        from guajie.lineage.recorder import run_query
-
-        outcome = run_query(
-            session,
+        outcome = session.write_back(
             text,
-            into=into,
+            into,
             mode=mode or "fail",
             scenario=scenario,
             user=user,

@@ -9,11 +9,12 @@ the defaults.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from guajie.catalog.ledger import Catalog
 from guajie.catalog.models import SharingType
-from guajie.catalog.scenarios import Approval, DataListEntry, Scenario
+from guajie.catalog.scenarios import Approval, DataListEntry, Scenario, put_scenario
+from guajie.catalog.store import CatalogStore
 from guajie.catalog.workspace import PolicyConfig, write_config
 
 
@@ -25,8 +26,16 @@ def raw_personal_information(catalog: Catalog) -> Catalog:
     return catalog
 
 
-def open_scenario(catalog: Catalog, name: str, **fields: Any) -> Scenario:
-    """A scenario granted every dataset of the catalog, every column raw, approved."""
+def open_scenario(
+    catalog: Catalog,
+    name: str,
+    *,
+    access: Literal["raw", "masked", "aggregate"] | None = "raw",
+    row_filters: dict[str, str] | None = None,
+    **fields: Any,
+) -> Scenario:
+    """A scenario granted every dataset of the catalog, approved; every column ``access``
+    (None: raw, personal information masked), rows limited by ``row_filters``."""
     from guajie.federation.access import apply_scenario
 
     datasets = [d for d in catalog.datasets() if d.sharing_type is not SharingType.NOT_SHARED]
@@ -36,7 +45,13 @@ def open_scenario(catalog: Catalog, name: str, **fields: Any) -> Scenario:
         owner_department=fields.pop("owner_department", "测试部门"),
         purpose=fields.pop("purpose", "tests"),
         data_list=[
-            DataListEntry(dataset=d.qualified_name, columns="all", access="raw") for d in datasets
+            DataListEntry(
+                dataset=d.qualified_name,
+                columns="all",
+                access=access,
+                row_filter=(row_filters or {}).get(d.qualified_name),
+            )
+            for d in datasets
         ],
         approvals=[
             Approval(dataset=d.qualified_name, approved_by="tests", until=until)
@@ -46,3 +61,16 @@ def open_scenario(catalog: Catalog, name: str, **fields: Any) -> Scenario:
         **fields,
     )
     return apply_scenario(catalog, manifest)
+
+
+def bare_scenario(store: CatalogStore, name: str) -> None:
+    """A scenario stored without a catalog to check it against (for token and store tests)."""
+    put_scenario(
+        store,
+        Scenario(
+            name=name,
+            owner_department="测试部门",
+            purpose="tests",
+            data_list=[DataListEntry(dataset="none.default.none")],
+        ),
+    )

@@ -1,0 +1,1 @@
+"""`guajie serve`: the HTTP service for scenario apps (FastAPI app, session pool, limits)."""
