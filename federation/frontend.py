@@ -10,6 +10,7 @@ import re
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer import optimize
 from sqlglot.optimizer.annotate_types import annotate_types
@@ -26,6 +27,14 @@ _QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
 
 
 def parse_read_only(sql: str, dialect: str = "trino") -> exp.Query:
+    try:
+        Dialect.get_or_raise(dialect)
+    except ValueError:
+        raise QueryError(
+            f"Unknown SQL dialect '{dialect}'.",
+            did_you_mean(dialect, list(Dialect.classes))
+            or "Use trino (the default), postgres, mysql, duckdb, sqlite, spark, ...",
+        ) from None
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as exc:

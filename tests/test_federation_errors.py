@@ -726,3 +726,10 @@ def test_a_source_failing_mid_stream_leaves_no_file(own_pg, tmp_path):
         result = own_pg.cli("query", sql, "--output", str(out / f"n{extension}"))
         assert_refused(result, "Source 'pg'")
         assert list(out.iterdir()) == []
+
+
+def test_an_unknown_dialect_is_named_with_a_suggestion(tmp_path):
+    session = Session(Catalog.open(str(tmp_path / "ws")))
+    with pytest.raises(QueryError, match=r"Unknown SQL dialect 'postgress'\. Did you mean"):
+        session.plan("SELECT 1", dialect="postgress")
+    session.close()

@@ -198,9 +198,11 @@ def city_catalog(
         seed=SEED,
         tables=("social_insurance_monthly",),
     )
-    s3_server.make_bucket("trino-pool")
+    # A bucket per fixture instance: other modules build their own copy of this city.
+    bucket = f"trino-pool-{os.urandom(4).hex()}"
+    s3_server.make_bucket(bucket)
     fs = fsspec.filesystem("s3", **s3_server.storage_options)
-    fs.put(str(city_dir / "tax" / "filings"), "trino-pool/tax/filings", recursive=True)
+    fs.put(str(city_dir / "tax" / "filings"), f"{bucket}/tax/filings", recursive=True)
 
     catalog = raw_personal_information(
         Catalog.open(str(tmp_path_factory.mktemp("city-trino") / "ws"))
@@ -211,11 +213,14 @@ def city_catalog(
         "hrss", f"mysql://{m.user}@{m.host}:{m.port}/guajie_city_trino", password_env=m.env_var_name
     )
     catalog.add_source(
-        "tax", "s3://trino-pool/tax", options={"endpoint_url": s3_server.endpoint_url}
+        "tax", f"s3://{bucket}/tax", options={"endpoint_url": s3_server.endpoint_url}
     )
     catalog.add_source("transport", f"file://{city_dir}/transport")
     catalog.crawl(sample=False)
-    report = sync_catalogs(catalog, load_settings(catalog.workspace, url=trino_server.url))
+    # The server is shared by the session: another module's copy of this workspace may
+    # have registered the same catalogs already.
+    settings = load_settings(catalog.workspace, url=trino_server.url)
+    report = sync_catalogs(catalog, settings, force=True)
     assert report.ok, report.to_dict()
     return catalog
 
