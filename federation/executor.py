@@ -23,6 +23,7 @@ from guajie.catalog.connectors import Connector
 from guajie.catalog.errors import GuajieError, redact
 
 from .errors import ExecutionError
+from .parquet_views import ParquetView, parquet_view, record_scans, with_key_filters
 from .plan import DynamicFilter, Fragment, FragmentStats, Plan, RunStats
 from .scan_filters import to_arrow_expression
 
@@ -71,9 +72,13 @@ class Executor:
                 stream.cancel()
                 raise
             return QueryResult(_finishing(reader, stats, started, stream.cancel), stats, plan)
-        streamed = _streamable(plan)
-        materialized = [f for f in plan.fragments if f.id not in streamed]
-        tables: dict[str, Any] = self._fetch_all(materialized, stats)
+        views = self._parquet_views(plan)
+        waited_on = {d.from_fragment for f in plan.fragments for d in f.dynamic_filters}
+        in_place = {fid: v for fid, v in views.items() if fid not in waited_on}
+        streamed = _streamable(plan) - set(in_place)
+        materialized = [f for f in plan.fragments if f.id not in streamed and f.id not in in_place]
+        tables: dict[str, Any] = self._fetch_all(materialized, stats, views)
+        tables.update(in_place)
         streams = [
             _Stream(self, f, tables, stats, self._deadline(started))
             for f in plan.fragments
@@ -87,15 +92,38 @@ class Executor:
                 stream.cancel()
             raise
         local_started = time.perf_counter()
-        reader = self._run_residual(plan, tables, streams)
+        reader = self._run_residual(plan, tables, streams, stats)
         stats.local_seconds = time.perf_counter() - local_started
         return QueryResult(_finishing(reader, stats, started), stats, plan)
+
+    def _parquet_views(self, plan: Plan) -> dict[str, ParquetView]:
+        """Scan fragments over local Parquet that the local engine reads in place."""
+        from guajie.catalog.connectors.files import format_token
+
+        views: dict[str, ParquetView] = {}
+        for fragment in plan.fragments:
+            if fragment.query is not None or format_token(fragment.format) != "parquet":
+                continue
+            connector = self.open_source(fragment.source)
+            try:
+                dataset = connector.dataset_for(  # type: ignore[attr-defined]
+                    fragment.location, fragment.format or "", fragment.partitioning
+                )
+            finally:
+                connector.close()
+            expected = {c: _arrow_type(t) for c, t in fragment.output_types.items()}
+            view = parquet_view(fragment, dataset, expected)
+            if view is not None:
+                views[fragment.id] = view
+        return views
 
     def _deadline(self, started: float) -> float | None:
         return None if self.timeout is None else time.monotonic() + self.timeout
 
     # -- fragments ---------------------------------------------------------------------
-    def _fetch_all(self, fragments: list[Fragment], stats: RunStats) -> dict[str, pa.Table]:
+    def _fetch_all(
+        self, fragments: list[Fragment], stats: RunStats, views: dict[str, ParquetView]
+    ) -> dict[str, pa.Table]:
         tables: dict[str, pa.Table] = {}
         pending = list(fragments)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
@@ -108,7 +136,7 @@ class Executor:
                 if not ready:  # a cycle cannot be planned, but never hang on one
                     ready = pending
                 futures: dict[Future[tuple[pa.Table, FragmentStats]], Fragment] = {
-                    pool.submit(self._fetch, f, tables): f for f in ready
+                    pool.submit(self._fetch, f, tables, views.get(f.id)): f for f in ready
                 }
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                 done, not_done = wait(futures, timeout=remaining, return_when=FIRST_EXCEPTION)
@@ -135,10 +163,13 @@ class Executor:
         return tables
 
     def _fetch(
-        self, fragment: Fragment, done: dict[str, pa.Table]
+        self, fragment: Fragment, done: dict[str, pa.Table], view: ParquetView | None = None
     ) -> tuple[pa.Table, FragmentStats]:
         started = time.perf_counter()
         fstats = FragmentStats()
+        if view is not None:
+            table, fstats.dynamic_filter_keys = _read_view(view, done)
+            return _finish(table, fragment, fstats, started)
         connector = self.open_source(fragment.source)
         try:
             if fragment.query is not None:
@@ -149,10 +180,7 @@ class Executor:
                 table, fstats.dynamic_filter_keys = self._scan(connector, fragment, done)
         finally:
             connector.close()
-        table = conform(table, fragment.output_types)
-        fstats.rows, fstats.bytes = table.num_rows, table.nbytes
-        fstats.seconds = time.perf_counter() - started
-        return table, fstats
+        return _finish(table, fragment, fstats, started)
 
     def _scan(
         self, connector: Any, fragment: Fragment, done: dict[str, pa.Table], stream: bool = False
@@ -189,14 +217,32 @@ class Executor:
 
     # -- local ---------------------------------------------------------------------------
     def _run_residual(
-        self, plan: Plan, tables: dict[str, Any], streams: list[_Stream]
+        self, plan: Plan, tables: dict[str, Any], streams: list[_Stream], stats: RunStats
     ) -> pa.RecordBatchReader:
         import duckdb
 
         con = duckdb.connect(config={"threads": self.local_threads} if self.local_threads else {})
+        views: list[ParquetView] = []
         for fragment in plan.fragments:
-            con.register(fragment.relation, tables[fragment.id])
+            relation = tables[fragment.id]
+            if isinstance(relation, ParquetView):
+                con.execute(f'CREATE TEMP VIEW "{fragment.relation}" AS {relation.sql}')
+                views.append(relation)
+            else:
+                con.register(fragment.relation, relation)
+        if views:
+            # The views' scans report their rows through the profile; nothing is printed.
+            con.execute("PRAGMA enable_profiling = 'no_output'")
         sql = plan.residual_sql or ""
+
+        def record() -> None:
+            if not views:
+                return
+            try:
+                profile = con.get_profiling_information(format="json")
+            except duckdb.Error:
+                return
+            record_scans(profile, views, stats.fragments)
 
         def fail(exc: Exception) -> GuajieError:
             for stream in streams:
@@ -222,6 +268,7 @@ class Executor:
                     try:
                         batch = reader.read_next_batch()
                     except StopIteration:
+                        record()
                         return
                     except GuajieError:
                         raise
@@ -234,6 +281,37 @@ class Executor:
                 con.close()
 
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _finish(
+    table: pa.Table, fragment: Fragment, fstats: FragmentStats, started: float
+) -> tuple[pa.Table, FragmentStats]:
+    table = conform(table, fragment.output_types)
+    fstats.rows, fstats.bytes = table.num_rows, table.nbytes
+    fstats.seconds = time.perf_counter() - started
+    return table, fstats
+
+
+def _read_view(view: ParquetView, done: dict[str, Any]) -> tuple[pa.Table, int | None]:
+    """A local Parquet fragment whose rows another fragment waits on, read by DuckDB,
+    restricted to the keys of the fragments it waits on in turn."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        keys: dict[str, str] = {}
+        count = None
+        for i, d in enumerate(view.fragment.dynamic_filters):
+            values = _distinct_keys(done[d.from_fragment], d.from_column)
+            if len(values) > FILE_IN_MAX_KEYS:
+                continue
+            count = len(values)
+            relation = f"__keys{i}"
+            con.register(relation, pa.table({"k": values}))
+            keys[d.column] = relation
+        return con.sql(with_key_filters(view, keys)).to_arrow_table(), count
+    finally:
+        con.close()
 
 
 class _Stream:
