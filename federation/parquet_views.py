@@ -65,7 +65,7 @@ def parquet_view(fragment: Fragment, dataset: Any, expected: dict[str, Any]) -> 
     if not files:
         return None
     source = "read_parquet([{}])".format(", ".join(exp.Literal.string(f).sql() for f in files))
-    columns = [exp.column(c, quoted=True) for c in fragment.columns] or [
+    columns: list[exp.Expr] = [exp.column(c, quoted=True) for c in fragment.columns] or [
         exp.alias_(exp.cast(exp.null(), "TINYINT"), "__one", quoted=True)
     ]
     query = exp.select(*columns).from_(exp.Table(this=exp.to_identifier("__files__", quoted=True)))
