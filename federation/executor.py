@@ -29,7 +29,8 @@ from .scan_filters import to_arrow_expression
 
 ConnectorFactory = Callable[[str], Connector]
 
-IN_LIST_MAX_KEYS = 5_000  # beyond this a SQL source gets a key range instead
+IN_LIST_MAX_KEYS = 5_000  # beyond this PostgreSQL gets integer keys as an array
+MAX_LIST_KEYS = 100_000  # beyond this a SQL source gets a key range instead
 FILE_IN_MAX_KEYS = 1_000_000
 BATCH_ROWS = 65_536
 
@@ -492,18 +493,24 @@ def _sql_dynamic_filter(
     for d in fragment.dynamic_filters:
         values = _distinct_keys(done[d.from_fragment], d.from_column)
         keys = len(values)
-        term = _key_predicate(d, values)
+        term = _key_predicate(d, values, fragment.dialect)
         if term is not None:
             terms.append(term)
     return (exp.and_(*terms) if terms else None), keys
 
 
-def _key_predicate(d: DynamicFilter, values: pa.Array) -> exp.Expr | None:
+def _key_predicate(d: DynamicFilter, values: pa.Array, dialect: str | None) -> exp.Expr | None:
     table, _, name = d.column.rpartition(".")
     column = exp.column(name, table=table or None, quoted=True)
     if len(values) == 0:
         return exp.false()  # the inner join can match nothing
-    if len(values) <= IN_LIST_MAX_KEYS:
+    as_array = dialect == "postgres" and pa.types.is_integer(values.type)
+    if as_array and len(values) > IN_LIST_MAX_KEYS:
+        # One constant array: PostgreSQL parses it once and probes it as a hash table.
+        items = ",".join(str(v) for v in values.to_pylist())
+        array = exp.cast(exp.Literal.string(f"{{{items}}}"), exp.DataType.build("BIGINT[]"))
+        return exp.EQ(this=column, expression=exp.Any(this=exp.Paren(this=array)))
+    if len(values) <= IN_LIST_MAX_KEYS or (not as_array and len(values) <= MAX_LIST_KEYS):
         literals = [_literal(v) for v in values.to_pylist()]
         if any(lit is None for lit in literals):
             return None

@@ -52,7 +52,7 @@ def parquet_view(fragment: Fragment, dataset: Any, expected: dict[str, Any]) -> 
         return None
     types = {f.name: f.type for f in dataset.schema}
     used = set(fragment.columns)
-    for p in fragment.predicates:
+    for p in (*fragment.predicates, *fragment.local_predicates):
         used |= {c.name for c in p.find_all(exp.Column)}
     for name in used:
         t = types.get(name)
@@ -69,8 +69,9 @@ def parquet_view(fragment: Fragment, dataset: Any, expected: dict[str, Any]) -> 
         exp.alias_(exp.cast(exp.null(), "TINYINT"), "__one", quoted=True)
     ]
     query = exp.select(*columns).from_(exp.Table(this=exp.to_identifier("__files__", quoted=True)))
-    if fragment.predicates:
-        query = query.where(exp.and_(*[p.copy() for p in fragment.predicates]), copy=False)
+    predicates = [*fragment.predicates, *fragment.local_predicates]
+    if predicates:
+        query = query.where(exp.and_(*[p.copy() for p in predicates]), copy=False)
     if fragment.limit is not None:
         query = query.limit(fragment.limit, copy=False)
     sql = local_sql(query).replace('"__files__"', source, 1)

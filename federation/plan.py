@@ -38,6 +38,9 @@ class Fragment:
     partitioning: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     predicates: list[exp.Expr] = field(default_factory=list)
+    # Filters on this table alone that pyarrow cannot apply but a local engine reading the
+    # files in place can (column against column, functions...).
+    local_predicates: list[exp.Expr] = field(default_factory=list)
     limit: int | None = None
     output_types: dict[str, str] = field(default_factory=dict)
     estimated_rows: int | None = None
@@ -63,6 +66,10 @@ class Fragment:
         parts = [f"columns={', '.join(self.columns) or '(none)'}"]
         if self.predicates:
             parts.append("filter=" + " AND ".join(p.sql("duckdb") for p in self.predicates))
+        if self.local_predicates:
+            parts.append(
+                "in-place filter=" + " AND ".join(p.sql("duckdb") for p in self.local_predicates)
+            )
         if self.limit is not None:
             parts.append(f"limit={self.limit}")
         return "; ".join(parts)
@@ -233,4 +240,11 @@ def _abbreviate(sql: str, keep: int = 5) -> str:
             return m.group(0)
         return f"IN ({', '.join(items[:keep])}, ... {len(items) - keep:,} more)"
 
+    def shorten_array(m: re.Match[str]) -> str:
+        items = m.group(1).split(",")
+        if len(items) <= keep:
+            return m.group(0)
+        return f"'{{{','.join(items[:keep])}, ... {len(items) - keep:,} more}}'"
+
+    sql = re.sub(r"'\{([0-9,-]*)\}'", shorten_array, sql)
     return re.sub(r"IN \(([^()]*)\)", shorten, sql)

@@ -31,9 +31,14 @@ from .plan import DynamicFilter, Fragment, Plan
 from .scan_filters import arrow_filter_supported
 
 # A dynamic filter pays when the small side is at most this many keys and this many times
-# smaller than the side it filters.
-DYNAMIC_FILTER_MAX_KEYS = 20_000
-DYNAMIC_FILTER_RATIO = 4
+# smaller than the side it filters: sending a key costs far less than fetching a row.
+DYNAMIC_FILTER_MAX_KEYS = 1_000_000  # capped by what each source takes (dialects)
+DYNAMIC_FILTER_MAX_FILE_KEYS = 1_000_000
+DYNAMIC_FILTER_RATIO = 2
+# ... and when its own filters are expected to keep at most this share of its rows.
+DYNAMIC_FILTER_MAX_KEPT = 0.5
+# A side that itself waits for keys sends its own only to fragments at least this large.
+DYNAMIC_FILTER_CHAIN_MIN_ROWS = 50_000
 
 
 def plan_query(sql: str, view: CatalogView, *, dialect: str = "trino") -> Plan:
@@ -77,6 +82,7 @@ class _Planner:
         self.fragments: list[Fragment] = []
         self.root_pushed = False
         self._ids = itertools.count(1)
+        self._base_rows: dict[str, int] = {}  # rows before the fragment's own filters
 
     # -- scopes ------------------------------------------------------------------------
     def run(self) -> None:
@@ -314,7 +320,11 @@ class _Planner:
             if (info_col := r.info.column(c)) is not None
         }
         rows = [r.info.row_count for r in group if r.info.row_count is not None]
-        fragment.estimated_rows = int(max(rows) * _selectivity(pushed, None)) if rows else None
+        # Join conditions pair rows rather than drop them: only the other filters count.
+        filters = [c for c in pushed if not _is_column_equality(c)]
+        fragment.estimated_rows = int(max(rows) * _selectivity(filters, None)) if rows else None
+        if rows:
+            self._base_rows[fragment.id] = max(rows)
         return fragment, names
 
     def _table_fragment(
@@ -325,6 +335,7 @@ class _Planner:
         cols = sorted(columns)
         if dialect is None:
             pushed = [c for c in conjuncts if arrow_filter_supported(c)]
+            in_place = [c for c in conjuncts if c not in pushed and _runs_in_place(c)]
             fragment = Fragment(
                 id=f"f{next(self._ids)}",
                 source=info.source,
@@ -335,8 +346,10 @@ class _Planner:
                 partitioning=list(info.partitioning),
                 columns=cols,
                 predicates=[_strip_table(c.copy()) for c in pushed],
+                local_predicates=[_strip_table(c.copy()) for c in in_place],
             )
-            fragment.limit = _pushable_limit(scope, len(pushed) == len(conjuncts))
+            pushed = pushed + in_place
+            fragment.limit = _pushable_limit(scope, len(fragment.predicates) == len(conjuncts))
             if pushed:
                 fragment.pushed.append("filter")
             self.fragments.append(fragment)
@@ -362,40 +375,97 @@ class _Planner:
         }
         if info.row_count is not None:
             fragment.estimated_rows = int(info.row_count * _selectivity(pushed, info))
+            self._base_rows[fragment.id] = info.row_count
         return fragment
 
     def _dynamic_filters(
         self, conjuncts: list[exp.Expr], by_alias: dict[str, tuple[Fragment, dict[str, str]]]
     ) -> None:
+        """Small sides send their join keys to sides several times larger.
+
+        Smallest first, and a filtered side counts as smaller for the joins after it: the
+        fragments it filters keep about the share of their rows that its own filters kept,
+        so keys flow down chains (part -> lineitem -> orders)."""
+        # Equal columns form classes (a = b and b = c: a = c), so keys also reach fragments
+        # joined only through a third one.
+        columns: dict[str, exp.Column] = {}
+        parent: dict[str, str] = {}
         for c in conjuncts:
-            if not (
+            if (
                 isinstance(c, exp.EQ)
                 and isinstance(c.left, exp.Column)
                 and isinstance(c.right, exp.Column)
+                and c.left.table in by_alias
+                and c.right.table in by_alias
             ):
-                continue
-            left, right = by_alias.get(c.left.table), by_alias.get(c.right.table)
-            if left is None or right is None or left[0] is right[0]:
-                continue
-            for (small, s_names, s_col), (big, _b_names, b_col) in (
-                ((left[0], left[1], c.left), (right[0], right[1], c.right)),
-                ((right[0], right[1], c.right), (left[0], left[1], c.left)),
-            ):
+                keys = []
+                for col in (c.left, c.right):
+                    key = f"{col.table}.{col.name}"
+                    columns.setdefault(key, col)
+                    parent.setdefault(key, key)
+                    keys.append(key)
+                parent[_find(parent, keys[0])] = _find(parent, keys[1])
+        classes: dict[str, list[str]] = {}
+        for key in columns:
+            classes.setdefault(_find(parent, key), []).append(key)
+        edges = []
+        for members in classes.values():
+            for a, b in itertools.permutations(sorted(members), 2):
+                small, big = by_alias[columns[a].table], by_alias[columns[b].table]
+                if small[0] is not big[0]:
+                    edges.append((small, columns[a], big, columns[b]))
+        added = True
+        while added:
+            added = False
+            edges.sort(key=lambda e: e[0][0].estimated_rows or 0)
+            for (small, s_names), s_col, (big, b_names), b_col in edges:
                 if small.estimated_rows is None or big.estimated_rows is None:
                     continue
                 if (
-                    small.estimated_rows > DYNAMIC_FILTER_MAX_KEYS
+                    small.estimated_rows > self._max_keys(big)
                     or small.estimated_rows * DYNAMIC_FILTER_RATIO > big.estimated_rows
                 ):
                     continue
-                if any(d.from_fragment == big.id for d in small.dynamic_filters):
-                    continue  # never make two fragments wait on each other
                 from_column = s_names.get(f"{s_col.table}.{s_col.name}", s_col.name)
                 target = b_col.name if big.query is None else f"{b_col.table}.{b_col.name}"
+                if small.dynamic_filters and big.estimated_rows < DYNAMIC_FILTER_CHAIN_MIN_ROWS:
+                    continue  # waiting on a chain costs more than fetching a small table
+                if any(d.column == target for d in big.dynamic_filters):
+                    continue  # a smaller side already restricts this column
+                base = self._base_rows.get(small.id)
+                kept = small.estimated_rows / base if base else None
+                if kept is not None and kept > DYNAMIC_FILTER_MAX_KEPT:
+                    continue  # keys of nearly all rows: the filter would remove little
+                if self._waits_on(small, big):
+                    continue  # never make fragments wait on each other
                 arrow_type = big.output_types.get(
-                    _b_names.get(f"{b_col.table}.{b_col.name}", b_col.name), ""
+                    b_names.get(f"{b_col.table}.{b_col.name}", b_col.name), ""
                 )
                 big.dynamic_filters.append(DynamicFilter(target, small.id, from_column, arrow_type))
+                if kept is not None:
+                    big.estimated_rows = max(1, int(big.estimated_rows * kept))
+                added = True
+                break
+
+    def _max_keys(self, fragment: Fragment) -> int:
+        if fragment.query is None:
+            return DYNAMIC_FILTER_MAX_FILE_KEYS
+        dialect = dialect_for(fragment.kind)
+        return min(DYNAMIC_FILTER_MAX_KEYS, dialect.max_filter_keys) if dialect else 0
+
+    def _waits_on(self, fragment: Fragment, other: Fragment) -> bool:
+        """Whether ``fragment`` waits, directly or through others, on ``other``'s keys."""
+        by_id = {f.id: f for f in self.fragments}
+        stack, seen = [fragment], set()
+        while stack:
+            f = stack.pop()
+            if f.id == other.id:
+                return True
+            if f.id in seen:
+                continue
+            seen.add(f.id)
+            stack.extend(by_id[d.from_fragment] for d in f.dynamic_filters)
+        return False
 
     # -- helpers -------------------------------------------------------------------------
     def _new_fragment(
@@ -429,6 +499,21 @@ class _Planner:
 
 
 # -- tree helpers ----------------------------------------------------------------------------
+
+
+def _is_column_equality(node: exp.Expr) -> bool:
+    return (
+        isinstance(node, exp.EQ)
+        and isinstance(node.left, exp.Column)
+        and isinstance(node.right, exp.Column)
+        and node.left.table != node.right.table
+    )
+
+
+def _runs_in_place(node: exp.Expr) -> bool:
+    """A filter the local engine may apply while it reads the files: deterministic, and
+    about the row alone."""
+    return not node.find(exp.Subquery, exp.AggFunc, exp.Window, exp.Rand)
 
 
 def _find(parent: dict[str, str], a: str) -> str:
