@@ -411,9 +411,9 @@ class _Planner:
         edges = []
         for members in classes.values():
             for a, b in itertools.permutations(sorted(members), 2):
-                small, big = by_alias[columns[a].table], by_alias[columns[b].table]
-                if small[0] is not big[0]:
-                    edges.append((small, columns[a], big, columns[b]))
+                one, other = by_alias[columns[a].table], by_alias[columns[b].table]
+                if one[0] is not other[0]:
+                    edges.append((one, columns[a], other, columns[b]))
         added = True
         while added:
             added = False
