@@ -74,12 +74,13 @@ class Executor:
                 raise
             return QueryResult(_finishing(reader, stats, started, stream.cancel), stats, plan)
         views = self._parquet_views(plan)
-        waited_on = {d.from_fragment for f in plan.fragments for d in f.dynamic_filters}
-        in_place = {fid: v for fid, v in views.items() if fid not in waited_on}
+        # A view whose keys filter another fragment is read into Arrow first; the other
+        # views stay in place, for the residual and for local fragments alike.
+        key_sources = {d.from_fragment for f in plan.fragments for d in f.dynamic_filters}
+        in_place = {fid: v for fid, v in views.items() if fid not in key_sources}
         streamed = _streamable(plan) - set(in_place)
         materialized = [f for f in plan.fragments if f.id not in streamed and f.id not in in_place]
-        tables: dict[str, Any] = self._fetch_all(materialized, stats, views)
-        tables.update(in_place)
+        tables: dict[str, Any] = self._fetch_all(materialized, stats, views, dict(in_place))
         streams = [
             _Stream(self, f, tables, stats, self._deadline(started))
             for f in plan.fragments
@@ -123,16 +124,24 @@ class Executor:
 
     # -- fragments ---------------------------------------------------------------------
     def _fetch_all(
-        self, fragments: list[Fragment], stats: RunStats, views: dict[str, ParquetView]
-    ) -> dict[str, pa.Table]:
-        tables: dict[str, pa.Table] = {}
+        self,
+        fragments: list[Fragment],
+        stats: RunStats,
+        views: dict[str, ParquetView],
+        tables: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Fetch ``fragments`` into ``tables`` (which holds the in-place views), each once
+        the fragments it waits on are there."""
         pending = list(fragments)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         pool = ThreadPoolExecutor(max_workers=self.max_workers)
         try:
             while pending:
                 ready = [
-                    f for f in pending if all(d.from_fragment in tables for d in f.dynamic_filters)
+                    f
+                    for f in pending
+                    if all(d.from_fragment in tables for d in f.dynamic_filters)
+                    and all(i in tables for i in f.inputs)
                 ]
                 if not ready:  # a cycle cannot be planned, but never hang on one
                     ready = pending
@@ -171,6 +180,8 @@ class Executor:
         if view is not None:
             table, fstats.dynamic_filter_keys = _read_view(view, done)
             return _finish(table, fragment, fstats, started)
+        if fragment.local_query is not None:
+            return _finish(_compute_local(fragment, done), fragment, fstats, started)
         connector = self.open_source(fragment.source)
         try:
             if fragment.query is not None:
@@ -291,6 +302,33 @@ def _finish(
     fstats.rows, fstats.bytes = table.num_rows, table.nbytes
     fstats.seconds = time.perf_counter() - started
     return table, fstats
+
+
+def _compute_local(fragment: Fragment, done: dict[str, Any]) -> pa.Table:
+    """A local fragment: DuckDB over the fragments it reads, before the residual."""
+    import duckdb
+
+    from .plan import local_sql
+
+    assert fragment.local_query is not None
+    con = duckdb.connect()
+    try:
+        for fid in fragment.inputs:
+            relation = done[fid]
+            name = f"__{fid}"
+            if isinstance(relation, ParquetView):
+                con.execute(f'CREATE TEMP VIEW "{name}" AS {relation.sql}')
+            else:
+                con.register(name, relation)
+        return con.sql(local_sql(fragment.local_query)).to_arrow_table()
+    except duckdb.Error as exc:
+        raise ExecutionError(
+            f"The query failed while computing fragment {fragment.id} locally: "
+            f"{_first_line(str(exc))}",
+            "`guajie explain` shows what ran where.",
+        ) from None
+    finally:
+        con.close()
 
 
 def _read_view(view: ParquetView, done: dict[str, Any]) -> tuple[pa.Table, int | None]:
@@ -427,6 +465,7 @@ def _streamable(plan: Plan) -> set[str]:
     if plan.residual is None:
         return set()
     waited_on = {d.from_fragment for f in plan.fragments for d in f.dynamic_filters}
+    waited_on |= {i for f in plan.fragments for i in f.inputs}
     uses: dict[str, int] = {}
     for table in plan.residual.find_all(exp.Table):
         uses[table.name] = uses.get(table.name, 0) + 1

@@ -46,6 +46,14 @@ class Fragment:
     estimated_rows: int | None = None
     dynamic_filters: list[DynamicFilter] = field(default_factory=list)
     pushed: list[str] = field(default_factory=list)  # what was pushed: "join", "aggregate"...
+    # Local fragments: a part of the query the local engine computes before the residual,
+    # over other fragments (``inputs``), because its keys filter a source.
+    local_query: exp.Query | None = None
+    inputs: list[str] = field(default_factory=list)
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_query is not None
 
     @property
     def relation(self) -> str:
@@ -86,6 +94,9 @@ class Fragment:
         if self.query is not None:
             out["dialect"] = self.dialect
             out["sql"] = self.sql()
+        elif self.local_query is not None:
+            out["local_sql"] = local_sql(self.local_query)
+            out["inputs"] = self.inputs
         else:
             out["scan"] = {
                 "location": self.location,
@@ -122,7 +133,7 @@ class RunStats:
         out: dict[str, dict[str, int]] = {}
         for f in plan.fragments:
             s = self.fragments.get(f.id)
-            if s is None:
+            if s is None or f.is_local:
                 continue
             agg = out.setdefault(f.source, {"rows": 0, "bytes": 0})
             agg["rows"] += s.rows
@@ -184,6 +195,9 @@ class Plan:
             lines.append(head)
             if f.query is not None:
                 lines.extend("    " + line for line in (f.sql() or "").splitlines())
+            elif f.local_query is not None:
+                lines.append(f"    computed locally first from {', '.join(f.inputs)}:")
+                lines.append("    " + local_sql(f.local_query))
             else:
                 lines.append(f"    scan {f.format} {f.location}")
                 lines.append(f"    {f.describe_scan()}")

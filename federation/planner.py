@@ -83,6 +83,7 @@ class _Planner:
         self.root_pushed = False
         self._ids = itertools.count(1)
         self._base_rows: dict[str, int] = {}  # rows before the fragment's own filters
+        self._pending: dict[str, Fragment] = {}  # candidate local fragments
 
     # -- scopes ------------------------------------------------------------------------
     def run(self) -> None:
@@ -171,6 +172,7 @@ class _Planner:
     # -- splitting a mixed SELECT --------------------------------------------------------
     def _split_select(self, scope: Scope) -> None:
         select: exp.Select = scope.expression  # type: ignore[assignment]
+        _inner_where_null_rejected(select)
         relations = self._relations(scope)
         if not relations:
             return
@@ -213,7 +215,79 @@ class _Planner:
             )
 
         if inner_only:
+            pending = self._derived_relations(select, by_alias)
             self._dynamic_filters(conjuncts, by_alias)
+            self._adopt_local(pending, select)
+
+    def _derived_relations(
+        self, select: exp.Select, by_alias: dict[str, tuple[Fragment, dict[str, str]]]
+    ) -> dict[str, tuple[Fragment, exp.Query]]:
+        """CTEs and derived tables this SELECT joins, as sources of join keys: one that only
+        reads a fragment is that fragment; one computed over fragments becomes a candidate
+        local fragment, kept only if its keys filter another fragment."""
+        relations = {f.relation: f for f in self.fragments}
+        from_ = select.args.get("from_") or select.args.get("from")
+        items = [from_.this if from_ else None] + [j.this for j in select.args.get("joins") or []]
+        pending: dict[str, tuple[Fragment, exp.Query]] = {}
+        for item in items:
+            if isinstance(item, exp.Table) and not item.catalog:
+                body = _cte_body(select, item.name)
+            elif isinstance(item, exp.Subquery) and isinstance(item.this, exp.Query):
+                body = item.this
+            else:
+                continue
+            alias = item.alias_or_name
+            if not isinstance(body, exp.Select) or alias in by_alias:
+                continue
+            read = [t for t in body.find_all(exp.Table)]
+            if not read or any(t.catalog or t.name not in relations for t in read):
+                continue
+            inputs = [relations[t.name] for t in read]
+            from_item = body.args.get("from_") or body.args.get("from")
+            if (
+                len(read) == 1
+                and isinstance(body.selects[0], exp.Star)
+                and from_item is not None
+                and from_item.this is read[0]
+                and not body.args.get("where")
+            ):
+                by_alias[alias] = (inputs[0], {})  # the fragment's rows as they are
+                continue
+            fragment = Fragment(
+                id=f"pending:{alias}",
+                source="local",
+                kind="local",
+                tables=[],
+                local_query=body,
+                inputs=sorted({f.id for f in inputs}),
+                estimated_rows=_estimate_local(body, inputs),
+            )
+            pending[fragment.id] = (fragment, body)
+            known = [f.estimated_rows for f in inputs if f.estimated_rows is not None]
+            if known:
+                self._base_rows[fragment.id] = max(known)
+            by_alias[alias] = (fragment, {})
+        self._pending = {fid: f for fid, (f, _) in pending.items()}
+        return pending
+
+    def _adopt_local(
+        self, pending: dict[str, tuple[Fragment, exp.Query]], select: exp.Select
+    ) -> None:
+        """Candidate local fragments whose keys filter a source become fragments; the
+        residual then reads their rows instead of computing them again."""
+        for pid, (fragment, body) in pending.items():
+            users = [d for f in self.fragments for d in f.dynamic_filters if d.from_fragment == pid]
+            if not users:
+                continue
+            fragment.id = f"f{next(self._ids)}"
+            for d in users:
+                d.from_fragment = fragment.id
+            fragment.local_query = body.copy()
+            self.fragments.append(fragment)
+            body.replace(
+                exp.select(exp.Star()).from_(exp.Table(this=exp.to_identifier(fragment.relation)))
+            )
+        self._pending = {}
 
     def _exact_in_group(self, group: list[_Relation], conjuncts: list[exp.Expr]) -> list[int]:
         dialect = dialect_for(group[0].info.kind)
@@ -419,7 +493,7 @@ class _Planner:
             added = False
             edges.sort(key=lambda e: e[0][0].estimated_rows or 0)
             for (small, s_names), s_col, (big, b_names), b_col in edges:
-                if small.estimated_rows is None or big.estimated_rows is None:
+                if small.estimated_rows is None or big.estimated_rows is None or big.is_local:
                     continue
                 if (
                     small.estimated_rows > self._max_keys(big)
@@ -455,7 +529,7 @@ class _Planner:
 
     def _waits_on(self, fragment: Fragment, other: Fragment) -> bool:
         """Whether ``fragment`` waits, directly or through others, on ``other``'s keys."""
-        by_id = {f.id: f for f in self.fragments}
+        by_id = {f.id: f for f in self.fragments} | self._pending
         stack, seen = [fragment], set()
         while stack:
             f = stack.pop()
@@ -499,6 +573,62 @@ class _Planner:
 
 
 # -- tree helpers ----------------------------------------------------------------------------
+
+
+def _cte_body(select: exp.Select, name: str) -> exp.Expr | None:
+    node: exp.Expr | None = select
+    while node is not None:
+        with_ = node.args.get("with_") or node.args.get("with")
+        if with_ is not None:
+            for cte in with_.expressions:
+                if cte.alias_or_name == name:
+                    return cte.this
+        node = node.parent
+    return None
+
+
+def _estimate_local(body: exp.Select, inputs: list[Fragment]) -> int | None:
+    rows = [f.estimated_rows for f in inputs]
+    if not rows or any(r is None for r in rows):
+        return None
+    if body.args.get("group") is None and any(
+        isinstance(s.unalias(), exp.AggFunc) for s in body.selects
+    ):
+        return 1
+    filters = [c for c in _conjuncts(body.args.get("where")) if not _is_column_equality(c)]
+    estimate = max(r for r in rows if r is not None) * _selectivity(filters, None)
+    if body.args.get("having") is not None:
+        estimate *= 0.1
+    return max(1, int(estimate))
+
+
+def _inner_where_null_rejected(select: exp.Select) -> None:
+    """LEFT JOINs whose joined side the WHERE clause requires to be present are inner
+    joins (decorrelated IN and EXISTS subqueries come out this way): said so, their keys
+    can filter the other sources."""
+    joins = select.args.get("joins") or []
+    if any(j.args.get("using") for j in joins):
+        return
+    rejected = set()
+    for c in _conjuncts(select.args.get("where")):
+        operand = None
+        if isinstance(c, exp.Not) and isinstance(c.this, exp.Is):
+            if isinstance(c.this.expression, exp.Null):
+                operand = c.this.this
+        elif isinstance(c, (exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+            for side in (c.left, c.right):
+                if isinstance(side, exp.Column):
+                    rejected.add(side.table)
+        if isinstance(operand, exp.Column):
+            rejected.add(operand.table)
+    for join in joins:
+        if (
+            join.side == "LEFT"
+            and (join.kind or "OUTER") == "OUTER"
+            and join.this.alias_or_name in rejected
+        ):
+            join.set("side", None)
+            join.set("kind", None)
 
 
 def _is_column_equality(node: exp.Expr) -> bool:
@@ -624,7 +754,7 @@ def _drop_conjuncts(select: exp.Select, drop: set[int]) -> None:
 def _needed_in(select: exp.Select) -> dict[str, set[str]]:
     """Columns per alias that the SELECT (as rewritten so far) and its nested queries use."""
     needed: dict[str, set[str]] = {}
-    parts = [v for k, v in select.args.items() if k != "with"]
+    parts = [v for k, v in select.args.items() if k not in ("with", "with_")]
     for part in parts:
         for item in part if isinstance(part, list) else [part]:
             if isinstance(item, exp.Expr):
@@ -691,7 +821,7 @@ def _replace_group(
     select.set("joins", [j for j in joins if not any(j.this is r.table for r in rest)] or None)
     # Columns of this SELECT and of subqueries nested in it; the root's CTE bodies have
     # their own tables, even when their aliases happen to match.
-    parts = [v for k, v in select.args.items() if k != "with"]
+    parts = [v for k, v in select.args.items() if k not in ("with", "with_")]
     nested = (
         n
         for part in parts
