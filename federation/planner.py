@@ -35,7 +35,8 @@ from .scan_filters import arrow_filter_supported
 DYNAMIC_FILTER_MAX_KEYS = 1_000_000  # capped by what each source takes (dialects)
 DYNAMIC_FILTER_MAX_FILE_KEYS = 1_000_000
 DYNAMIC_FILTER_RATIO = 2
-# ... and when its own filters are expected to keep at most this share of its rows.
+# A second filter on a fragment: only from a side expected to keep at most this share of
+# its rows.
 DYNAMIC_FILTER_MAX_KEPT = 0.5
 # A side that itself waits for keys sends its own only to fragments at least this large.
 DYNAMIC_FILTER_CHAIN_MIN_ROWS = 50_000
@@ -176,14 +177,26 @@ class _Planner:
         relations = self._relations(scope)
         if not relations:
             return
+        joins = select.args.get("joins") or []
         inner_only = all(not r.null_supplying for r in relations) and all(
-            _is_inner(j) for j in select.args.get("joins") or []
+            _is_inner(j) for j in joins
         )
+        # Inner joins followed only by LEFT JOINs: the inner part can be planned like an
+        # inner-only SELECT (its ON conditions mean the same in WHERE), the LEFT JOINs stay.
+        inner_part = inner_only or (
+            all(
+                _is_inner(j) or (j.side == "LEFT" and (j.kind or "OUTER") == "OUTER") for j in joins
+            )
+            and not any(j.args.get("using") for j in joins)
+        )
+        inner_relations = [r for r in relations if not r.null_supplying] if inner_part else []
         if inner_only:
             _move_join_conditions_to_where(select)
+        elif inner_part:
+            _move_join_conditions_to_where(select, inner_only=True)
         # Analysis works on detached copies: the tree itself is rewritten as fragments form.
         conjuncts = [c.copy() for c in _conjuncts(select.args.get("where"))]
-        groups = self._join_groups(relations, conjuncts) if inner_only else []
+        groups = self._join_groups(inner_relations, conjuncts)
         exact = [i for g in groups for i in self._exact_in_group(g, conjuncts)]
         if exact:
             # Conditions a joined fragment computes exactly need no second look, and the
@@ -214,9 +227,11 @@ class _Planner:
                 )
             )
 
-        if inner_only:
-            pending = self._derived_relations(select, by_alias)
-            self._dynamic_filters(conjuncts, by_alias)
+        if inner_part:
+            inner = {r.alias for r in inner_relations}
+            keyed = {a: v for a, v in by_alias.items() if a in inner}
+            pending = self._derived_relations(select, keyed)
+            self._dynamic_filters(conjuncts, keyed, targets=inner)
             self._adopt_local(pending, select)
 
     def _derived_relations(
@@ -227,7 +242,9 @@ class _Planner:
         local fragment, kept only if its keys filter another fragment."""
         relations = {f.relation: f for f in self.fragments}
         from_ = select.args.get("from_") or select.args.get("from")
-        items = [from_.this if from_ else None] + [j.this for j in select.args.get("joins") or []]
+        items = [from_.this if from_ else None] + [
+            j.this for j in select.args.get("joins") or [] if _is_inner(j)
+        ]
         pending: dict[str, tuple[Fragment, exp.Query]] = {}
         for item in items:
             if isinstance(item, exp.Table) and not item.catalog:
@@ -453,9 +470,13 @@ class _Planner:
         return fragment
 
     def _dynamic_filters(
-        self, conjuncts: list[exp.Expr], by_alias: dict[str, tuple[Fragment, dict[str, str]]]
+        self,
+        conjuncts: list[exp.Expr],
+        by_alias: dict[str, tuple[Fragment, dict[str, str]]],
+        targets: set[str],
     ) -> None:
-        """Small sides send their join keys to sides several times larger.
+        """Small sides send their join keys to sides several times larger (the tables of
+        ``targets``).
 
         Smallest first, and a filtered side counts as smaller for the joins after it: the
         fragments it filters keep about the share of their rows that its own filters kept,
@@ -486,7 +507,8 @@ class _Planner:
         for members in classes.values():
             for a, b in itertools.permutations(sorted(members), 2):
                 one, other = by_alias[columns[a].table], by_alias[columns[b].table]
-                if one[0] is not other[0]:
+                # CTEs and derived tables send keys; only catalog tables receive them.
+                if one[0] is not other[0] and columns[b].table in targets:
                     edges.append((one, columns[a], other, columns[b]))
         added = True
         while added:
@@ -508,8 +530,8 @@ class _Planner:
                     continue  # a smaller side already restricts this column
                 base = self._base_rows.get(small.id)
                 kept = small.estimated_rows / base if base else None
-                if kept is not None and kept > DYNAMIC_FILTER_MAX_KEPT:
-                    continue  # keys of nearly all rows: the filter would remove little
+                if kept is not None and kept > DYNAMIC_FILTER_MAX_KEPT and big.dynamic_filters:
+                    continue  # keys of most of a table, after a sharper filter: little to gain
                 if self._waits_on(small, big):
                     continue  # never make fragments wait on each other
                 arrow_type = big.output_types.get(
@@ -715,12 +737,15 @@ def _is_inner(join: exp.Join) -> bool:
     return not join.side and (join.kind or "INNER").upper() in ("INNER", "CROSS", "")
 
 
-def _move_join_conditions_to_where(select: exp.Select) -> None:
+def _move_join_conditions_to_where(select: exp.Select, inner_only: bool = False) -> None:
+    """ON conditions of inner joins into WHERE (``inner_only``: LEFT JOINs keep theirs)."""
     joins = select.args.get("joins") or []
     if any(j.args.get("using") for j in joins):
         return  # USING keeps its meaning only in place; leave this SELECT as written
     moved = []
     for join in joins:
+        if inner_only and not _is_inner(join):
+            continue
         on = join.args.get("on")
         if on is not None:
             moved.append(on.pop())
