@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, build_scope
 
-from .catalog_view import CatalogView, TableInfo
+from .catalog_view import CatalogView, TableInfo, sqlglot_schema
 from .dialects import SourceDialect, dialect_for
 from .errors import QueryError
 from .frontend import bind_tables, optimize_tree, parse_read_only
@@ -56,7 +56,15 @@ def plan_query(sql: str, view: CatalogView, *, dialect: str = "trino") -> Plan:
         )
     optimized = optimize_tree(tree, view, dialect, tables)
     planner = _Planner(view, optimized)
-    planner.run()
+    if len({t.source for t in tables}) == 1 and dialect_for(tables[0].kind) is not None:
+        # One SQL source reads it all: it gets the query with its subqueries as written,
+        # which its own optimizer plans better than their decorrelated joins.
+        whole = _Planner(view, _optimized_keeping_subqueries(tree, tables, dialect))
+        whole.run()
+        if whole.root_pushed:
+            planner = whole
+    if not planner.root_pushed:
+        planner.run()
     residual = None if planner.root_pushed else optimized
     columns = [s.alias_or_name for s in optimized.selects]
     return Plan(
@@ -66,6 +74,17 @@ def plan_query(sql: str, view: CatalogView, *, dialect: str = "trino") -> Plan:
         output_columns=columns,
         datasets=sorted(t.qualified_name for t in tables),
     )
+
+
+def _optimized_keeping_subqueries(
+    tree: exp.Expr, tables: list[TableInfo], dialect: str
+) -> exp.Query:
+    from sqlglot.optimizer import RULES, optimize
+    from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
+
+    rules = [r for r in RULES if r is not unnest_subqueries]
+    schema = sqlglot_schema(tables)
+    return optimize(tree.copy(), schema=schema, dialect=dialect, rules=rules)  # type: ignore[arg-type,return-value]
 
 
 @dataclass
