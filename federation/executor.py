@@ -8,6 +8,7 @@ DuckDB over the fetched Arrow tables (zero copy) and streams its result.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -233,7 +234,7 @@ class Executor:
     ) -> pa.RecordBatchReader:
         import duckdb
 
-        con = duckdb.connect(config={"threads": self.local_threads} if self.local_threads else {})
+        con = local_connection(self.local_threads)
         views: list[ParquetView] = []
         for fragment in plan.fragments:
             relation = tables[fragment.id]
@@ -295,6 +296,25 @@ class Executor:
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
+_DATABASES: dict[int | None, Any] = {}
+_DATABASES_LOCK = threading.Lock()
+
+
+def local_connection(threads: int | None = None) -> Any:
+    """A connection of its own to the process's local DuckDB database. Opening a database
+    costs more than a small query does, and its caches (Parquet footers) serve the next
+    query; views and registered tables stay private to the connection."""
+    import duckdb
+
+    with _DATABASES_LOCK:
+        database = _DATABASES.get(threads)
+        if database is None:
+            database = duckdb.connect(config={"threads": threads} if threads else {})
+            database.execute("SET GLOBAL parquet_metadata_cache = true")
+            _DATABASES[threads] = database
+        return database.cursor()
+
+
 def _finish(
     table: pa.Table, fragment: Fragment, fstats: FragmentStats, started: float
 ) -> tuple[pa.Table, FragmentStats]:
@@ -311,7 +331,7 @@ def _compute_local(fragment: Fragment, done: dict[str, Any]) -> pa.Table:
     from .plan import local_sql
 
     assert fragment.local_query is not None
-    con = duckdb.connect()
+    con = local_connection()
     try:
         for fid in fragment.inputs:
             relation = done[fid]
@@ -334,9 +354,7 @@ def _compute_local(fragment: Fragment, done: dict[str, Any]) -> pa.Table:
 def _read_view(view: ParquetView, done: dict[str, Any]) -> tuple[pa.Table, int | None]:
     """A local Parquet fragment whose rows another fragment waits on, read by DuckDB,
     restricted to the keys of the fragments it waits on in turn."""
-    import duckdb
-
-    con = duckdb.connect()
+    con = local_connection()
     try:
         keys: dict[str, str] = {}
         count = None

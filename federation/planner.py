@@ -17,7 +17,10 @@ case-insensitive collation, say) never changes the answer. Planning touches no s
 
 from __future__ import annotations
 
+import copy
 import itertools
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -54,6 +57,29 @@ def plan_query(sql: str, view: CatalogView, *, dialect: str = "trino") -> Plan:
             "The query reads no dataset.",
             "Name at least one catalog dataset, e.g. FROM source.schema.table.",
         )
+    key = (sql, dialect, tuple(sorted(tables, key=lambda t: t.qualified_name)))
+    with _CACHE_LOCK:
+        cached = _PLANS.get(key)
+        if cached is not None:
+            _PLANS.move_to_end(key)
+    if cached is not None:
+        return copy.deepcopy(cached)
+    plan = _plan(tree, tables, view, dialect)
+    with _CACHE_LOCK:
+        _PLANS[key] = plan
+        while len(_PLANS) > PLAN_CACHE_SIZE:
+            _PLANS.popitem(last=False)
+    return copy.deepcopy(plan)
+
+
+# Plans are pure: the same SQL over the same catalog entries plans the same way, so the
+# optimizer's work is done once per (query, datasets as crawled).
+PLAN_CACHE_SIZE = 256
+_PLANS: OrderedDict[tuple[object, ...], Plan] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _plan(tree: exp.Expr, tables: list[TableInfo], view: CatalogView, dialect: str) -> Plan:
     optimized = optimize_tree(tree, view, dialect, tables)
     planner = _Planner(view, optimized)
     if len({t.source for t in tables}) == 1 and dialect_for(tables[0].kind) is not None:
