@@ -275,13 +275,16 @@ class _Planner:
         if inner_part:
             inner = {r.alias for r in inner_relations}
             keyed = {a: v for a, v in by_alias.items() if a in inner}
-            pending = self._derived_relations(select, keyed)
+            pending = self._derived_relations(select, keyed, conjuncts)
             self._dynamic_filters(conjuncts, keyed, targets=inner)
             self._adopt_local(pending, select)
 
     def _derived_relations(
-        self, select: exp.Select, by_alias: dict[str, tuple[Fragment, dict[str, str]]]
-    ) -> dict[str, tuple[Fragment, exp.Query]]:
+        self,
+        select: exp.Select,
+        by_alias: dict[str, tuple[Fragment, dict[str, str]]],
+        conjuncts: list[exp.Expr],
+    ) -> dict[str, tuple[Fragment, exp.Query | None]]:
         """CTEs and derived tables this SELECT joins, as sources of join keys: one that only
         reads a fragment is that fragment; one computed over fragments becomes a candidate
         local fragment, kept only if its keys filter another fragment."""
@@ -290,7 +293,8 @@ class _Planner:
         items = [from_.this if from_ else None] + [
             j.this for j in select.args.get("joins") or [] if _is_inner(j)
         ]
-        pending: dict[str, tuple[Fragment, exp.Query]] = {}
+        pending: dict[str, tuple[Fragment, exp.Query | None]] = {}
+        computable: dict[str, tuple[exp.Expr, list[exp.CTE], exp.Select]] = {}
         for item in items:
             if isinstance(item, exp.Table) and not item.catalog:
                 body = _cte_body(select, item.name)
@@ -301,6 +305,9 @@ class _Planner:
             alias = item.alias_or_name
             if not isinstance(body, exp.Select) or alias in by_alias:
                 continue
+            ctes = _local_ctes(select, body, relations)
+            if ctes is not None:
+                computable[alias] = (item, ctes, body)
             read = [t for t in body.find_all(exp.Table)]
             if not read or any(t.catalog or t.name not in relations for t in read):
                 continue
@@ -329,11 +336,88 @@ class _Planner:
             if known:
                 self._base_rows[fragment.id] = max(known)
             by_alias[alias] = (fragment, {})
+        joined = self._joined_derived(computable, conjuncts, relations)
+        if joined is not None:
+            fragment, names = joined
+            for alias in computable:
+                pending.pop(f"pending:{alias}", None)
+                by_alias[alias] = (fragment, names)
+            pending[fragment.id] = (fragment, None)
         self._pending = {fid: f for fid, (f, _) in pending.items()}
         return pending
 
+    def _joined_derived(
+        self,
+        computable: dict[str, tuple[exp.Expr, list[exp.CTE], exp.Select]],
+        conjuncts: list[exp.Expr],
+        relations: dict[str, Fragment],
+    ) -> tuple[Fragment, dict[str, str]] | None:
+        """CTEs and derived tables that this SELECT joins with each other (a maximum and
+        the rows that reach it, say): their join, computed locally, sends fewer keys than
+        any of them alone. Only a source of keys: the residual computes them as written."""
+        aliases = set(computable)
+        among = [c for c in conjuncts if len(_aliases(c)) > 1 and _aliases(c) <= aliases]
+        if len(aliases) < 2 or not among:
+            return None
+        names: dict[str, str] = {}
+        selects = []
+        for c in conjuncts:
+            for col in c.find_all(exp.Column):
+                key = f"{col.table}.{col.name}"
+                if col.table in aliases and key not in names:
+                    names[key] = f"{col.table}__{col.name}"
+                    selects.append(
+                        exp.alias_(
+                            exp.column(col.name, table=col.table, quoted=True),
+                            names[key],
+                            quoted=True,
+                        )
+                    )
+        order = list(computable)
+        query = exp.select(*selects).from_(computable[order[0]][0].copy())
+        for alias in order[1:]:
+            query = query.join(computable[alias][0].copy(), join_type="CROSS")
+        query = query.where(exp.and_(*[c.copy() for c in among]))
+        seen: set[str] = set()
+        for alias in order:
+            item, ctes, body = computable[alias]
+            own = [body.parent] if isinstance(item, exp.Table) else []
+            for cte in [*ctes, *own]:
+                if not isinstance(cte, exp.CTE):
+                    return None
+                if cte.alias_or_name not in seen:
+                    seen.add(cte.alias_or_name)
+                    query = query.with_(cte.alias_or_name, as_=cte.this.copy())
+        inputs = sorted(
+            {relations[t.name].id for t in query.find_all(exp.Table) if t.name in relations}
+        )
+        if not inputs:
+            return None
+        by_id = {f.id: f for f in self.fragments}
+        known = [r for i in inputs if (r := by_id[i].estimated_rows) is not None]
+        # Joined on equal values, the smallest of them bounds the result.
+        joined_rows = []
+        for alias in {a for c in among for a in _aliases(c)}:
+            body = computable[alias][2]
+            read = [relations[t.name] for t in body.find_all(exp.Table) if t.name in relations]
+            estimate = _estimate_local(body, read or [by_id[i] for i in inputs])
+            if estimate is not None:
+                joined_rows.append(estimate)
+        fragment = Fragment(
+            id="pending:" + "+".join(order),
+            source="local",
+            kind="local",
+            tables=[],
+            local_query=query,
+            inputs=inputs,
+            estimated_rows=min(joined_rows) if joined_rows else None,
+        )
+        if known:
+            self._base_rows[fragment.id] = max(known)
+        return fragment, names
+
     def _adopt_local(
-        self, pending: dict[str, tuple[Fragment, exp.Query]], select: exp.Select
+        self, pending: dict[str, tuple[Fragment, exp.Query | None]], select: exp.Select
     ) -> None:
         """Candidate local fragments whose keys filter a source become fragments; the
         residual then reads their rows instead of computing them again."""
@@ -344,8 +428,10 @@ class _Planner:
             fragment.id = f"f{next(self._ids)}"
             for d in users:
                 d.from_fragment = fragment.id
-            fragment.local_query = body.copy()
             self.fragments.append(fragment)
+            if body is None:
+                continue  # keys only: the residual computes the rows as written
+            fragment.local_query = body.copy()
             body.replace(
                 exp.select(exp.Star()).from_(exp.Table(this=exp.to_identifier(fragment.relation)))
             )
@@ -652,6 +738,30 @@ def _cte_body(select: exp.Select, name: str) -> exp.Expr | None:
                     return cte.this
         node = node.parent
     return None
+
+
+def _local_ctes(
+    select: exp.Select, body: exp.Expr, relations: dict[str, Fragment]
+) -> list[exp.CTE] | None:
+    """The CTEs ``body`` reads (those they read first), if everything it reads in the end
+    is a fragment; None otherwise."""
+    found: list[exp.CTE] = []
+
+    def visit(node: exp.Expr, depth: int) -> bool:
+        for table in node.find_all(exp.Table):
+            if table.catalog or depth > 8:
+                return False
+            if table.name in relations:
+                continue
+            inner = _cte_body(select, table.name)
+            if inner is None or not visit(inner, depth + 1):
+                return False
+            cte = inner.parent
+            if isinstance(cte, exp.CTE) and all(c is not cte for c in found):
+                found.append(cte)
+        return True
+
+    return found if visit(body, 0) else None
 
 
 def _estimate_local(body: exp.Select, inputs: list[Fragment]) -> int | None:
