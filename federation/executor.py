@@ -32,6 +32,9 @@ ConnectorFactory = Callable[[str], Connector]
 
 IN_LIST_MAX_KEYS = 5_000  # beyond this PostgreSQL gets integer keys as an array
 MAX_LIST_KEYS = 100_000  # beyond this a SQL source gets a key range instead
+# PostgreSQL looks every row of its scan up in a large array: with keys for more than this
+# share of the table, fetching the rows costs less on a fast link than filtering them.
+ARRAY_MAX_SHARE = 0.15
 FILE_IN_MAX_KEYS = 1_000_000
 BATCH_ROWS = 65_536
 
@@ -550,6 +553,13 @@ def _sql_dynamic_filter(
     for d in fragment.dynamic_filters:
         values = _distinct_keys(done[d.from_fragment], d.from_column)
         keys = len(values)
+        if (
+            fragment.dialect == "postgres"
+            and len(values) > IN_LIST_MAX_KEYS
+            and fragment.table_rows
+            and len(values) > ARRAY_MAX_SHARE * fragment.table_rows
+        ):
+            continue  # probing every row of the scan costs more than fetching it
         term = _key_predicate(d, values, fragment.dialect)
         if term is not None:
             terms.append(term)

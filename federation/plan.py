@@ -44,6 +44,7 @@ class Fragment:
     limit: int | None = None
     output_types: dict[str, str] = field(default_factory=dict)
     estimated_rows: int | None = None
+    table_rows: int | None = None  # rows of its (largest) table, before any filter
     dynamic_filters: list[DynamicFilter] = field(default_factory=list)
     pushed: list[str] = field(default_factory=list)  # what was pushed: "join", "aggregate"...
     # Local fragments: a part of the query the local engine computes before the residual,

@@ -546,7 +546,7 @@ class _Planner:
         filters = [c for c in pushed if not _is_column_equality(c)]
         fragment.estimated_rows = int(max(rows) * _selectivity(filters, None)) if rows else None
         if rows:
-            self._base_rows[fragment.id] = max(rows)
+            self._base_rows[fragment.id] = fragment.table_rows = max(rows)
         return fragment, names
 
     def _table_fragment(
@@ -597,7 +597,7 @@ class _Planner:
         }
         if info.row_count is not None:
             fragment.estimated_rows = int(info.row_count * _selectivity(pushed, info))
-            self._base_rows[fragment.id] = info.row_count
+            self._base_rows[fragment.id] = fragment.table_rows = info.row_count
         return fragment
 
     def _dynamic_filters(
