@@ -240,7 +240,9 @@ class _Planner:
         elif inner_part:
             _move_join_conditions_to_where(select, inner_only=True)
         # Analysis works on detached copies: the tree itself is rewritten as fragments form.
+        _factor_ors(select)
         conjuncts = [c.copy() for c in _conjuncts(select.args.get("where"))]
+        conjuncts += _implied_by_ors(conjuncts, {r.alias for r in inner_relations})
         groups = self._join_groups(inner_relations, conjuncts)
         exact = [i for g in groups for i in self._exact_in_group(g, conjuncts)]
         if exact:
@@ -777,6 +779,73 @@ def _estimate_local(body: exp.Select, inputs: list[Fragment]) -> int | None:
     if body.args.get("having") is not None:
         estimate *= 0.1
     return max(1, int(estimate))
+
+
+def _or_branches(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.Paren):
+        return _or_branches(node.this)
+    if isinstance(node, exp.Or):
+        return _or_branches(node.left) + _or_branches(node.right)
+    return [node]
+
+
+def _factor_ors(select: exp.Select) -> None:
+    """(a AND x) OR (a AND y) -> a AND (x OR y): a join condition repeated in every branch
+    becomes a join condition. Repeated conjuncts are dropped."""
+    where = select.args.get("where")
+    if where is None:
+        return
+    conjuncts: list[exp.Expr] = []
+    for c in _conjuncts(where):
+        if not any(c == d for d in conjuncts):
+            conjuncts.append(c)
+    changed = len(conjuncts) < len(_conjuncts(where))
+    out: list[exp.Expr] = []
+    for c in conjuncts:
+        branches = [_split_and(b) for b in _or_branches(c)]
+        if len(branches) < 2:
+            out.append(c)
+            continue
+        common = [t for t in branches[0] if all(any(t == u for u in b) for b in branches[1:])]
+        if not common:
+            out.append(c)
+            continue
+        changed = True
+        out.extend(t.copy() for t in common)
+        rests = [[t for t in b if not any(t == u for u in common)] for b in branches]
+        if all(rests):
+            out.append(
+                exp.paren(
+                    exp.or_(*[exp.paren(exp.and_(*[t.copy() for t in r])) for r in rests]),
+                    copy=False,
+                )
+            )
+    if changed:
+        select.set("where", exp.Where(this=exp.and_(*out, copy=False)))
+
+
+def _implied_by_ors(conjuncts: list[exp.Expr], aliases: set[str]) -> list[exp.Expr]:
+    """For an OR whose every branch filters a table on its own, the OR of those filters:
+    implied by the condition, so the table's source may apply it (the residual still
+    applies the whole condition)."""
+    implied: list[exp.Expr] = []
+    for c in conjuncts:
+        branches = [_split_and(b) for b in _or_branches(c)]
+        if len(branches) < 2:
+            continue
+        for alias in sorted(aliases):
+            own = [
+                [t for t in b if _aliases(t) == {alias} and not t.find(exp.Subquery)]
+                for b in branches
+            ]
+            if all(own):
+                implied.append(
+                    exp.paren(
+                        exp.or_(*[exp.paren(exp.and_(*[t.copy() for t in o])) for o in own]),
+                        copy=False,
+                    )
+                )
+    return implied
 
 
 def _inner_where_null_rejected(select: exp.Select) -> None:

@@ -305,3 +305,20 @@ def test_dynamic_filter_sql_per_source():
     words = pa.array([f"w{i}" for i in range(IN_LIST_MAX_KEYS + 1)])
     assert " IN ('w0'," in _key_predicate(d, words, "postgres").sql("postgres")
     assert _key_predicate(d, pa.array([], pa.int64()), "postgres").sql() == "FALSE"
+
+
+def test_ors_give_up_their_common_join_and_each_table_its_own_filters(view):
+    plan = plan_query(
+        "SELECT e.name FROM pg.enterprise e, my.insured i WHERE "
+        "(i.credit_code = e.credit_code AND e.capital > 100 AND i.headcount < 10) OR "
+        "(i.credit_code = e.credit_code AND e.capital < 5 AND i.headcount > 500)",
+        view,
+    )
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    mysql = next(f for f in plan.fragments if f.source == "my")
+    assert '"e"."capital" > 100' in (pg.sql() or "") and '"e"."capital" < 5' in (pg.sql() or "")
+    assert "`i`.`headcount` < 10" in (mysql.sql() or "")
+    assert "`i`.`headcount` > 500" in (mysql.sql() or "")
+    assert [d.column for d in mysql.dynamic_filters] == ["i.credit_code"]
+    residual = plan.residual_sql or ""
+    assert residual.count('"i"."credit_code" = "e"."credit_code"') == 1
