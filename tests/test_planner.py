@@ -321,4 +321,4 @@ def test_ors_give_up_their_common_join_and_each_table_its_own_filters(view):
     assert "`i`.`headcount` > 500" in (mysql.sql() or "")
     assert [d.column for d in mysql.dynamic_filters] == ["i.credit_code"]
     residual = plan.residual_sql or ""
-    assert residual.count('"i"."credit_code" = "e"."credit_code"') == 1
+    assert residual.count('"e"."credit_code" = "i"."credit_code"') == 1
