@@ -23,6 +23,7 @@ from sqlglot import exp
 from guajie.catalog.connectors import Connector
 from guajie.catalog.errors import GuajieError, redact
 
+from .dialects import PostgresDialect
 from .errors import ExecutionError
 from .parquet_views import ParquetView, parquet_view, record_scans, with_key_filters
 from .plan import DynamicFilter, Fragment, FragmentStats, Plan, RunStats
@@ -32,9 +33,7 @@ ConnectorFactory = Callable[[str], Connector]
 
 IN_LIST_MAX_KEYS = 5_000  # beyond this PostgreSQL gets integer keys as an array
 MAX_LIST_KEYS = 100_000  # beyond this a SQL source gets a key range instead
-# PostgreSQL looks every row of its scan up in a large array: with keys for more than this
-# share of the table, fetching the rows costs less on a fast link than filtering them.
-ARRAY_MAX_SHARE = 0.15
+ARRAY_MAX_SHARE = PostgresDialect.max_key_share or 1.0
 FILE_IN_MAX_KEYS = 1_000_000
 BATCH_ROWS = 65_536
 
@@ -189,8 +188,7 @@ class Executor:
         connector = self.open_source(fragment.source)
         try:
             if fragment.query is not None:
-                extra, fstats.dynamic_filter_keys = _sql_dynamic_filter(fragment, done)
-                fstats.sql = fragment.sql(extra)
+                fstats.sql, fstats.dynamic_filter_keys = _filtered_sql(fragment, done)
                 table = connector.fetch(fstats.sql).read_all()
             else:
                 table, fstats.dynamic_filter_keys = self._scan(connector, fragment, done)
@@ -424,8 +422,7 @@ class _Stream:
         try:
             connector = executor.open_source(self.fragment.source)
             if self.fragment.query is not None:
-                extra, self.stats.dynamic_filter_keys = _sql_dynamic_filter(self.fragment, done)
-                self.stats.sql = self.fragment.sql(extra)
+                self.stats.sql, self.stats.dynamic_filter_keys = _filtered_sql(self.fragment, done)
                 reader = connector.fetch(self.stats.sql or "")
             else:
                 reader, self.stats.dynamic_filter_keys = executor._scan(
@@ -545,11 +542,23 @@ def _distinct_keys(table: pa.Table, column: str) -> pa.Array:
     return values.filter(pc.is_valid(values))
 
 
+def _filtered_sql(fragment: Fragment, done: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The fragment's SQL restricted to the keys of the fragments it waits on."""
+    extra, keys, lists = _sql_dynamic_filter(fragment, done)
+    sql = fragment.sql(extra)
+    for marker, text in lists.items():
+        sql = sql.replace(marker, text, 1) if sql is not None else None
+    return sql, keys
+
+
 def _sql_dynamic_filter(
     fragment: Fragment, done: dict[str, pa.Table]
-) -> tuple[exp.Expr | None, int | None]:
+) -> tuple[exp.Expr | None, int | None, dict[str, str]]:
     terms: list[exp.Expr] = []
     keys = None
+    # Integer key lists are written as text: building tens of thousands of literal nodes
+    # for the SQL generator to walk costs more than the source takes to use them.
+    lists: dict[str, str] = {}
     for d in fragment.dynamic_filters:
         values = _distinct_keys(done[d.from_fragment], d.from_column)
         keys = len(values)
@@ -560,10 +569,21 @@ def _sql_dynamic_filter(
             and len(values) > ARRAY_MAX_SHARE * fragment.table_rows
         ):
             continue  # probing every row of the scan costs more than fetching it
+        if pa.types.is_integer(values.type) and 0 < len(values) <= (
+            IN_LIST_MAX_KEYS if fragment.dialect == "postgres" else MAX_LIST_KEYS
+        ):
+            marker = f"__guajie_keys_{len(lists)}__"
+            lists[marker] = ", ".join(map(str, values.to_pylist()))
+            table, _, name = d.column.rpartition(".")
+            column = exp.column(name, table=table or None, quoted=True)
+            terms.append(
+                exp.In(this=column, expressions=[exp.Literal(this=marker, is_string=False)])
+            )
+            continue
         term = _key_predicate(d, values, fragment.dialect)
         if term is not None:
             terms.append(term)
-    return (exp.and_(*terms) if terms else None), keys
+    return (exp.and_(*terms) if terms else None), keys, lists
 
 
 def _key_predicate(d: DynamicFilter, values: pa.Array, dialect: str | None) -> exp.Expr | None:

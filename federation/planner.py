@@ -646,7 +646,7 @@ class _Planner:
         added = True
         while added:
             added = False
-            edges.sort(key=lambda e: e[0][0].estimated_rows or 0)
+            edges.sort(key=lambda e: (self._kept(e[0][0]), e[0][0].estimated_rows or 0))
             for (small, s_names), s_col, (big, b_names), b_col in edges:
                 if small.estimated_rows is None or big.estimated_rows is None or big.is_local:
                     continue
@@ -657,8 +657,20 @@ class _Planner:
                     continue
                 from_column = s_names.get(f"{s_col.table}.{s_col.name}", s_col.name)
                 target = b_col.name if big.query is None else f"{b_col.table}.{b_col.name}"
-                if small.dynamic_filters and big.estimated_rows < DYNAMIC_FILTER_CHAIN_MIN_ROWS:
-                    continue  # waiting on a chain costs more than fetching a small table
+                if small.dynamic_filters and (
+                    big.estimated_rows < DYNAMIC_FILTER_CHAIN_MIN_ROWS or big.dynamic_filters
+                ):
+                    # Waiting on a chain costs more than fetching a small table, or than
+                    # what a second filter would remove.
+                    continue
+                share = self._max_key_share(big)
+                if (
+                    share
+                    and big.table_rows
+                    and not small.is_local
+                    and small.estimated_rows > share * big.table_rows
+                ):
+                    continue  # the source would filter at more cost than it saves
                 if any(d.column == target for d in big.dynamic_filters):
                     continue  # a smaller side already restricts this column
                 base = self._base_rows.get(small.id)
@@ -675,6 +687,18 @@ class _Planner:
                     big.estimated_rows = max(1, int(big.estimated_rows * kept))
                 added = True
                 break
+
+    def _kept(self, fragment: Fragment) -> float:
+        """The share of its table's rows a fragment is expected to keep (1 if unknown):
+        the sharpest filters are placed first."""
+        base = self._base_rows.get(fragment.id)
+        if not base or fragment.estimated_rows is None:
+            return 1.0
+        return min(1.0, fragment.estimated_rows / base)
+
+    def _max_key_share(self, fragment: Fragment) -> float | None:
+        dialect = dialect_for(fragment.kind) if fragment.query is not None else None
+        return dialect.max_key_share if dialect else None
 
     def _max_keys(self, fragment: Fragment) -> int:
         if fragment.query is None:
