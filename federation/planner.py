@@ -130,6 +130,7 @@ class _Planner:
         self._ids = itertools.count(1)
         self._base_rows: dict[str, int] = {}  # rows before the fragment's own filters
         self._pending: dict[str, Fragment] = {}  # candidate local fragments
+        self._pushed_ctes: dict[int, exp.CTE] = {}
 
     # -- scopes ------------------------------------------------------------------------
     def run(self) -> None:
@@ -186,7 +187,7 @@ class _Planner:
         dialect = dialect_for(self.view.source_kinds.get(source, ""))
         if dialect is None or scope.external_columns:
             return False
-        tables = [self._info(t) for t in _scope_tables(scope)]
+        tables = [self._info(t) for t in _scope_tables(scope, self._pushed_ctes)]
         query = self._scope_query(scope)
         if query is None or dialect.rejects(query):
             return False
@@ -199,17 +200,20 @@ class _Planner:
         if is_root:
             self.root_pushed = True  # the root's own WITH travels with it
         else:
+            if scope.is_cte and isinstance(scope.expression.parent, exp.CTE):
+                # Other CTEs of the same source that read this one carry it as written.
+                self._pushed_ctes[id(scope)] = scope.expression.parent.copy()
             _replace_with_relation(scope, fragment)
         return True
 
     def _scope_query(self, scope: Scope) -> exp.Query | None:
         """The scope's query, standalone: the CTEs it reads attached, names made local."""
         query = scope.expression.copy()
-        needed = _referenced_ctes(scope)
+        needed = _referenced_ctes(scope, self._pushed_ctes)
         if needed and not (scope.is_root and scope.cte_scopes):
             # A nested scope reading CTEs carries their definitions; the root has its own WITH.
             with_ = exp.With(expressions=[c.copy() for c in needed])
-            query.set("with", with_)
+            query.set("with_" if "with_" in query.arg_types else "with", with_)
         for table in query.find_all(exp.Table):
             if table.catalog:
                 table.set("catalog", None)
@@ -931,14 +935,16 @@ def _children(scope: Scope) -> list[Scope]:
     ]
 
 
-def _referenced_ctes(scope: Scope) -> list[exp.CTE]:
+def _referenced_ctes(scope: Scope, pushed: dict[int, exp.CTE] | None = None) -> list[exp.CTE]:
+    """The CTEs a scope reads, those they read first. ``pushed``: CTEs already sent to a
+    source as fragments, by scope, as they were written."""
     found: list[exp.CTE] = []
     seen: set[int] = set()
 
     def visit(s: Scope) -> None:
         for _node, source in s.selected_sources.values():
             if isinstance(source, Scope) and source.is_cte:
-                cte = source.expression.parent
+                cte = (pushed or {}).get(id(source)) or source.expression.parent
                 if isinstance(cte, exp.CTE) and id(cte) not in seen:
                     visit(source)
                     seen.add(id(cte))
@@ -950,9 +956,9 @@ def _referenced_ctes(scope: Scope) -> list[exp.CTE]:
     return found
 
 
-def _scope_tables(scope: Scope) -> list[exp.Table]:
+def _scope_tables(scope: Scope, pushed: dict[int, exp.CTE] | None = None) -> list[exp.Table]:
     tables = [t for t in scope.expression.find_all(exp.Table) if t.catalog]
-    for cte in _referenced_ctes(scope):
+    for cte in _referenced_ctes(scope, pushed):
         tables.extend(t for t in cte.find_all(exp.Table) if t.catalog)
     return tables
 

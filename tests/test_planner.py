@@ -322,3 +322,16 @@ def test_ors_give_up_their_common_join_and_each_table_its_own_filters(view):
     assert [d.column for d in mysql.dynamic_filters] == ["i.credit_code"]
     residual = plan.residual_sql or ""
     assert residual.count('"e"."credit_code" = "i"."credit_code"') == 1
+
+
+def test_a_cte_reading_another_pushed_cte_carries_its_definition(view):
+    plan = plan_query(
+        "WITH big AS (SELECT credit_code, capital FROM pg.enterprise WHERE capital > 10), "
+        "n AS (SELECT credit_code, count(*) AS k FROM big GROUP BY credit_code) "
+        "SELECT i.headcount, n.k FROM my.insured i JOIN n ON n.credit_code = i.credit_code "
+        "JOIN big ON big.credit_code = i.credit_code",
+        view,
+    )
+    pushed = [f.sql() or "" for f in plan.fragments if f.source == "pg"]
+    readers = [sql for sql in pushed if 'FROM "big"' in sql]
+    assert readers and all(sql.startswith('WITH "big" AS (SELECT') for sql in readers), pushed
