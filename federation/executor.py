@@ -36,6 +36,7 @@ MAX_LIST_KEYS = 100_000  # beyond this a SQL source gets a key range instead
 ARRAY_MAX_SHARE = PostgresDialect.max_key_share or 1.0
 FILE_IN_MAX_KEYS = 1_000_000
 BATCH_ROWS = 65_536
+STREAM_MIN_ROWS = 500_000  # fragments expected smaller are read whole before the residual
 
 
 @dataclass
@@ -490,7 +491,12 @@ def _streamable(plan: Plan) -> set[str]:
     return {
         f.id
         for f in plan.fragments
-        if f.id not in waited_on and uses.get(f.relation, 0) == 1 and f.limit is None
+        if f.id not in waited_on
+        and uses.get(f.relation, 0) == 1
+        and f.limit is None
+        # A stream has no row count for the local engine to plan its joins with: small
+        # fragments are read whole, so that they become the build sides.
+        and (f.estimated_rows is None or f.estimated_rows >= STREAM_MIN_ROWS)
     }
 
 

@@ -650,7 +650,7 @@ class _Planner:
         added = True
         while added:
             added = False
-            edges.sort(key=lambda e: (self._kept(e[0][0]), e[0][0].estimated_rows or 0))
+            edges.sort(key=lambda e: e[0][0].estimated_rows or 0)
             for (small, s_names), s_col, (big, b_names), b_col in edges:
                 if small.estimated_rows is None or big.estimated_rows is None or big.is_local:
                     continue
@@ -691,14 +691,6 @@ class _Planner:
                     big.estimated_rows = max(1, int(big.estimated_rows * kept))
                 added = True
                 break
-
-    def _kept(self, fragment: Fragment) -> float:
-        """The share of its table's rows a fragment is expected to keep (1 if unknown):
-        the sharpest filters are placed first."""
-        base = self._base_rows.get(fragment.id)
-        if not base or fragment.estimated_rows is None:
-            return 1.0
-        return min(1.0, fragment.estimated_rows / base)
 
     def _max_key_share(self, fragment: Fragment) -> float | None:
         dialect = dialect_for(fragment.kind) if fragment.query is not None else None
