@@ -311,6 +311,8 @@ class _Planner:
             alias = item.alias_or_name
             if not isinstance(body, exp.Select) or alias in by_alias:
                 continue
+            if _volatile(body):
+                continue  # computed twice, it could differ from the residual's
             ctes = _local_ctes(select, body, relations)
             if ctes is not None:
                 computable[alias] = (item, ctes, body)
@@ -397,7 +399,7 @@ class _Planner:
         inputs = sorted(
             {relations[t.name].id for t in query.find_all(exp.Table) if t.name in relations}
         )
-        if not inputs:
+        if not inputs or _volatile(query):
             return None
         by_id = {f.id: f for f in self.fragments}
         known = [r for i in inputs if (r := by_id[i].estimated_rows) is not None]
@@ -703,7 +705,8 @@ class _Planner:
         return min(DYNAMIC_FILTER_MAX_KEYS, dialect.max_filter_keys) if dialect else 0
 
     def _waits_on(self, fragment: Fragment, other: Fragment) -> bool:
-        """Whether ``fragment`` waits, directly or through others, on ``other``'s keys."""
+        """Whether ``fragment`` waits, directly or through others, on ``other``'s keys or
+        rows."""
         by_id = {f.id: f for f in self.fragments} | self._pending
         stack, seen = [fragment], set()
         while stack:
@@ -714,6 +717,7 @@ class _Planner:
                 continue
             seen.add(f.id)
             stack.extend(by_id[d.from_fragment] for d in f.dynamic_filters)
+            stack.extend(by_id[i] for i in f.inputs if i in by_id)  # a local fragment's
         return False
 
     # -- helpers -------------------------------------------------------------------------
@@ -760,6 +764,15 @@ def _cte_body(select: exp.Select, name: str) -> exp.Expr | None:
                     return cte.this
         node = node.parent
     return None
+
+
+def _volatile(node: exp.Expr) -> bool:
+    return (
+        node.find(
+            exp.Rand, exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime, exp.CurrentDatetime
+        )
+        is not None
+    )
 
 
 def _local_ctes(
