@@ -83,7 +83,11 @@ def with_key_filters(view: ParquetView, keys: dict[str, str]) -> str:
     (a one-column table of the keys another fragment returned)."""
     if not keys:
         return view.sql
-    terms = [f'"{column}" IN (SELECT k FROM "{relation}")' for column, relation in keys.items()]
+    terms = [
+        f"{exp.to_identifier(column, quoted=True).sql('duckdb')} IN (SELECT k FROM "
+        f"{exp.to_identifier(relation, quoted=True).sql('duckdb')})"
+        for column, relation in keys.items()
+    ]
     return f"SELECT * FROM ({view.sql}) AS v WHERE {' AND '.join(terms)}"
 
 
