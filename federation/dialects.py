@@ -41,6 +41,9 @@ class SourceDialect:
     unsupported: ClassVar[tuple[type[exp.Expr], ...]] = ()
     joins: ClassVar[bool] = True
     aggregates: ClassVar[bool] = True
+    # How many join keys a dynamic filter may send (as a list of literals).
+    max_filter_keys: ClassVar[int] = 100_000
+    max_key_share: ClassVar[float | None] = None
 
     def why_not(self, node: exp.Expr) -> str | None:
         """Why this single node may not be pushed, or None when it may."""
@@ -75,6 +78,11 @@ class SourceDialect:
 class PostgresDialect(SourceDialect):
     name = "postgresql"
     sqlglot_dialect = "postgres"
+    # Integer keys go as one array constant, which PostgreSQL looks up in a hash table.
+    max_filter_keys = 1_000_000
+    # It looks every row of its scan up in that array: with keys for more than this share
+    # of the table, fetching the rows costs less on a fast link than filtering them.
+    max_key_share: ClassVar[float | None] = 0.15
     # Trino's date_diff counts whole units elapsed; computed locally the same way everywhere.
     unsupported = (exp.DateDiff,)
 

@@ -8,6 +8,7 @@ DuckDB over the fetched Arrow tables (zero copy) and streams its result.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -22,15 +23,20 @@ from sqlglot import exp
 from guajie.catalog.connectors import Connector
 from guajie.catalog.errors import GuajieError, redact, scrub_values, without_values
 
+from .dialects import PostgresDialect
 from .errors import ExecutionError
+from .parquet_views import ParquetView, parquet_view, record_scans, with_key_filters
 from .plan import DynamicFilter, Fragment, FragmentStats, Plan, RunStats
 from .scan_filters import to_arrow_expression
 
 ConnectorFactory = Callable[[str], Connector]
 
-IN_LIST_MAX_KEYS = 5_000  # beyond this a SQL source gets a key range instead
+IN_LIST_MAX_KEYS = 5_000  # beyond this PostgreSQL gets integer keys as an array
+MAX_LIST_KEYS = 100_000  # beyond this a SQL source gets a key range instead
+ARRAY_MAX_SHARE = PostgresDialect.max_key_share or 1.0
 FILE_IN_MAX_KEYS = 1_000_000
 BATCH_ROWS = 65_536
+STREAM_MIN_ROWS = 500_000  # fragments expected smaller are read whole before the residual
 
 
 @dataclass
@@ -71,9 +77,14 @@ class Executor:
                 stream.cancel()
                 raise
             return QueryResult(_finishing(reader, stats, started, stream.cancel), stats, plan)
-        streamed = _streamable(plan)
-        materialized = [f for f in plan.fragments if f.id not in streamed]
-        tables: dict[str, Any] = self._fetch_all(materialized, stats)
+        views = self._parquet_views(plan)
+        # A view whose keys filter another fragment is read into Arrow first; the other
+        # views stay in place, for the residual and for local fragments alike.
+        key_sources = {d.from_fragment for f in plan.fragments for d in f.dynamic_filters}
+        in_place = {fid: v for fid, v in views.items() if fid not in key_sources}
+        streamed = _streamable(plan) - set(in_place)
+        materialized = [f for f in plan.fragments if f.id not in streamed and f.id not in in_place]
+        tables: dict[str, Any] = self._fetch_all(materialized, stats, views, dict(in_place))
         streams = [
             _Stream(self, f, tables, stats, self._deadline(started))
             for f in plan.fragments
@@ -87,28 +98,59 @@ class Executor:
                 stream.cancel()
             raise
         local_started = time.perf_counter()
-        reader = self._run_residual(plan, tables, streams)
+        reader = self._run_residual(plan, tables, streams, stats)
         stats.local_seconds = time.perf_counter() - local_started
         return QueryResult(_finishing(reader, stats, started), stats, plan)
+
+    def _parquet_views(self, plan: Plan) -> dict[str, ParquetView]:
+        """Scan fragments over local Parquet that the local engine reads in place."""
+        from guajie.catalog.connectors.files import format_token
+
+        views: dict[str, ParquetView] = {}
+        for fragment in plan.fragments:
+            if fragment.query is not None or format_token(fragment.format) != "parquet":
+                continue
+            connector = self.open_source(fragment.source)
+            try:
+                dataset = connector.dataset_for(  # type: ignore[attr-defined]
+                    fragment.location, fragment.format or "", fragment.partitioning
+                )
+            finally:
+                connector.close()
+            expected = {c: _arrow_type(t) for c, t in fragment.output_types.items()}
+            view = parquet_view(fragment, dataset, expected)
+            if view is not None:
+                views[fragment.id] = view
+        return views
 
     def _deadline(self, started: float) -> float | None:
         return None if self.timeout is None else time.monotonic() + self.timeout
 
     # -- fragments ---------------------------------------------------------------------
-    def _fetch_all(self, fragments: list[Fragment], stats: RunStats) -> dict[str, pa.Table]:
-        tables: dict[str, pa.Table] = {}
+    def _fetch_all(
+        self,
+        fragments: list[Fragment],
+        stats: RunStats,
+        views: dict[str, ParquetView],
+        tables: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Fetch ``fragments`` into ``tables`` (which holds the in-place views), each once
+        the fragments it waits on are there."""
         pending = list(fragments)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         pool = ThreadPoolExecutor(max_workers=self.max_workers)
         try:
             while pending:
                 ready = [
-                    f for f in pending if all(d.from_fragment in tables for d in f.dynamic_filters)
+                    f
+                    for f in pending
+                    if all(d.from_fragment in tables for d in f.dynamic_filters)
+                    and all(i in tables for i in f.inputs)
                 ]
                 if not ready:  # a cycle cannot be planned, but never hang on one
                     ready = pending
                 futures: dict[Future[tuple[pa.Table, FragmentStats]], Fragment] = {
-                    pool.submit(self._fetch, f, tables): f for f in ready
+                    pool.submit(self._fetch, f, tables, views.get(f.id)): f for f in ready
                 }
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                 done, not_done = wait(futures, timeout=remaining, return_when=FIRST_EXCEPTION)
@@ -135,24 +177,25 @@ class Executor:
         return tables
 
     def _fetch(
-        self, fragment: Fragment, done: dict[str, pa.Table]
+        self, fragment: Fragment, done: dict[str, pa.Table], view: ParquetView | None = None
     ) -> tuple[pa.Table, FragmentStats]:
         started = time.perf_counter()
         fstats = FragmentStats()
+        if view is not None:
+            table, fstats.dynamic_filter_keys = _read_view(view, done)
+            return _finish(table, fragment, fstats, started)
+        if fragment.local_query is not None:
+            return _finish(_compute_local(fragment, done), fragment, fstats, started)
         connector = self.open_source(fragment.source)
         try:
             if fragment.query is not None:
-                extra, fstats.dynamic_filter_keys = _sql_dynamic_filter(fragment, done)
-                fstats.sql = fragment.sql(extra)
+                fstats.sql, fstats.dynamic_filter_keys = _filtered_sql(fragment, done)
                 table = connector.fetch(fstats.sql).read_all()
             else:
                 table, fstats.dynamic_filter_keys = self._scan(connector, fragment, done)
         finally:
             connector.close()
-        table = conform(table, fragment.output_types)
-        fstats.rows, fstats.bytes = table.num_rows, table.nbytes
-        fstats.seconds = time.perf_counter() - started
-        return table, fstats
+        return _finish(table, fragment, fstats, started)
 
     def _scan(
         self, connector: Any, fragment: Fragment, done: dict[str, pa.Table], stream: bool = False
@@ -189,14 +232,32 @@ class Executor:
 
     # -- local ---------------------------------------------------------------------------
     def _run_residual(
-        self, plan: Plan, tables: dict[str, Any], streams: list[_Stream]
+        self, plan: Plan, tables: dict[str, Any], streams: list[_Stream], stats: RunStats
     ) -> pa.RecordBatchReader:
         import duckdb
 
-        con = duckdb.connect(config={"threads": self.local_threads} if self.local_threads else {})
+        con = local_connection(self.local_threads)
+        views: list[ParquetView] = []
         for fragment in plan.fragments:
-            con.register(fragment.relation, tables[fragment.id])
+            relation = tables[fragment.id]
+            if isinstance(relation, ParquetView):
+                con.execute(f'CREATE TEMP VIEW "{fragment.relation}" AS {relation.sql}')
+                views.append(relation)
+            else:
+                con.register(fragment.relation, relation)
+        if views:
+            # The views' scans report their rows through the profile; nothing is printed.
+            con.execute("PRAGMA enable_profiling = 'no_output'")
         sql = plan.residual_sql or ""
+
+        def record() -> None:
+            if not views:
+                return
+            try:
+                profile = con.get_profiling_information(format="json")
+            except duckdb.Error:
+                return
+            record_scans(profile, views, stats.fragments)
 
         def fail(exc: Exception) -> GuajieError:
             for stream in streams:
@@ -223,6 +284,7 @@ class Executor:
                     try:
                         batch = reader.read_next_batch()
                     except StopIteration:
+                        record()
                         return
                     except GuajieError:
                         raise
@@ -235,6 +297,81 @@ class Executor:
                 con.close()
 
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+_DATABASES: dict[int | None, Any] = {}
+_DATABASES_LOCK = threading.Lock()
+
+
+def local_connection(threads: int | None = None) -> Any:
+    """A connection of its own to the process's local DuckDB database. Opening a database
+    costs more than a small query does, and its caches (Parquet footers) serve the next
+    query; views and registered tables stay private to the connection."""
+    import duckdb
+
+    with _DATABASES_LOCK:
+        database = _DATABASES.get(threads)
+        if database is None:
+            database = duckdb.connect(config={"threads": threads} if threads else {})
+            database.execute("SET GLOBAL parquet_metadata_cache = true")
+            _DATABASES[threads] = database
+        return database.cursor()
+
+
+def _finish(
+    table: pa.Table, fragment: Fragment, fstats: FragmentStats, started: float
+) -> tuple[pa.Table, FragmentStats]:
+    table = conform(table, fragment.output_types)
+    fstats.rows, fstats.bytes = table.num_rows, table.nbytes
+    fstats.seconds = time.perf_counter() - started
+    return table, fstats
+
+
+def _compute_local(fragment: Fragment, done: dict[str, Any]) -> pa.Table:
+    """A local fragment: DuckDB over the fragments it reads, before the residual."""
+    import duckdb
+
+    from .plan import local_sql
+
+    assert fragment.local_query is not None
+    con = local_connection()
+    try:
+        for fid in fragment.inputs:
+            relation = done[fid]
+            name = f"__{fid}"
+            if isinstance(relation, ParquetView):
+                con.execute(f'CREATE TEMP VIEW "{name}" AS {relation.sql}')
+            else:
+                con.register(name, relation)
+        return con.sql(local_sql(fragment.local_query)).to_arrow_table()
+    except duckdb.Error as exc:
+        raise ExecutionError(
+            f"The query failed while computing fragment {fragment.id} locally: "
+            f"{_first_line(str(exc))}",
+            "`guajie explain` shows what ran where.",
+        ) from None
+    finally:
+        con.close()
+
+
+def _read_view(view: ParquetView, done: dict[str, Any]) -> tuple[pa.Table, int | None]:
+    """A local Parquet fragment whose rows another fragment waits on, read by DuckDB,
+    restricted to the keys of the fragments it waits on in turn."""
+    con = local_connection()
+    try:
+        keys: dict[str, str] = {}
+        count = None
+        for i, d in enumerate(view.fragment.dynamic_filters):
+            values = _distinct_keys(done[d.from_fragment], d.from_column)
+            if len(values) > FILE_IN_MAX_KEYS:
+                continue
+            count = len(values)
+            relation = f"__keys{i}"
+            con.register(relation, pa.table({"k": values}))
+            keys[d.column] = relation
+        return con.sql(with_key_filters(view, keys)).to_arrow_table(), count
+    finally:
+        con.close()
 
 
 class _Stream:
@@ -287,8 +424,7 @@ class _Stream:
         try:
             connector = executor.open_source(self.fragment.source)
             if self.fragment.query is not None:
-                extra, self.stats.dynamic_filter_keys = _sql_dynamic_filter(self.fragment, done)
-                self.stats.sql = self.fragment.sql(extra)
+                self.stats.sql, self.stats.dynamic_filter_keys = _filtered_sql(self.fragment, done)
                 reader = connector.fetch(self.stats.sql or "")
             else:
                 reader, self.stats.dynamic_filter_keys = executor._scan(
@@ -349,13 +485,19 @@ def _streamable(plan: Plan) -> set[str]:
     if plan.residual is None:
         return set()
     waited_on = {d.from_fragment for f in plan.fragments for d in f.dynamic_filters}
+    waited_on |= {i for f in plan.fragments for i in f.inputs}
     uses: dict[str, int] = {}
     for table in plan.residual.find_all(exp.Table):
         uses[table.name] = uses.get(table.name, 0) + 1
     return {
         f.id
         for f in plan.fragments
-        if f.id not in waited_on and uses.get(f.relation, 0) == 1 and f.limit is None
+        if f.id not in waited_on
+        and uses.get(f.relation, 0) == 1
+        and f.limit is None
+        # A stream has no row count for the local engine to plan its joins with: small
+        # fragments are read whole, so that they become the build sides.
+        and (f.estimated_rows is None or f.estimated_rows >= STREAM_MIN_ROWS)
     }
 
 
@@ -407,26 +549,62 @@ def _distinct_keys(table: pa.Table, column: str) -> pa.Array:
     return values.filter(pc.is_valid(values))
 
 
+def _filtered_sql(fragment: Fragment, done: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The fragment's SQL restricted to the keys of the fragments it waits on."""
+    extra, keys, lists = _sql_dynamic_filter(fragment, done)
+    sql = fragment.sql(extra)
+    for marker, text in lists.items():
+        sql = sql.replace(marker, text, 1) if sql is not None else None
+    return sql, keys
+
+
 def _sql_dynamic_filter(
     fragment: Fragment, done: dict[str, pa.Table]
-) -> tuple[exp.Expr | None, int | None]:
+) -> tuple[exp.Expr | None, int | None, dict[str, str]]:
     terms: list[exp.Expr] = []
     keys = None
+    # Integer key lists are written as text: building tens of thousands of literal nodes
+    # for the SQL generator to walk costs more than the source takes to use them.
+    lists: dict[str, str] = {}
     for d in fragment.dynamic_filters:
         values = _distinct_keys(done[d.from_fragment], d.from_column)
         keys = len(values)
-        term = _key_predicate(d, values)
+        if (
+            fragment.dialect == "postgres"
+            and len(values) > IN_LIST_MAX_KEYS
+            and fragment.table_rows
+            and len(values) > ARRAY_MAX_SHARE * fragment.table_rows
+        ):
+            continue  # probing every row of the scan costs more than fetching it
+        if pa.types.is_integer(values.type) and 0 < len(values) <= (
+            IN_LIST_MAX_KEYS if fragment.dialect == "postgres" else MAX_LIST_KEYS
+        ):
+            marker = f"__guajie_keys_{len(lists)}__"
+            lists[marker] = ", ".join(map(str, values.to_pylist()))
+            table, _, name = d.column.rpartition(".")
+            column = exp.column(name, table=table or None, quoted=True)
+            terms.append(
+                exp.In(this=column, expressions=[exp.Literal(this=marker, is_string=False)])
+            )
+            continue
+        term = _key_predicate(d, values, fragment.dialect)
         if term is not None:
             terms.append(term)
-    return (exp.and_(*terms) if terms else None), keys
+    return (exp.and_(*terms) if terms else None), keys, lists
 
 
-def _key_predicate(d: DynamicFilter, values: pa.Array) -> exp.Expr | None:
+def _key_predicate(d: DynamicFilter, values: pa.Array, dialect: str | None) -> exp.Expr | None:
     table, _, name = d.column.rpartition(".")
     column = exp.column(name, table=table or None, quoted=True)
     if len(values) == 0:
         return exp.false()  # the inner join can match nothing
-    if len(values) <= IN_LIST_MAX_KEYS:
+    as_array = dialect == "postgres" and pa.types.is_integer(values.type)
+    if as_array and len(values) > IN_LIST_MAX_KEYS:
+        # One constant array: PostgreSQL parses it once and probes it as a hash table.
+        items = ",".join(str(v) for v in values.to_pylist())
+        array = exp.cast(exp.Literal.string(f"{{{items}}}"), exp.DataType.build("BIGINT[]"))
+        return exp.EQ(this=column, expression=exp.Any(this=exp.Paren(this=array)))
+    if len(values) <= IN_LIST_MAX_KEYS or (not as_array and len(values) <= MAX_LIST_KEYS):
         literals = [_literal(v) for v in values.to_pylist()]
         if any(lit is None for lit in literals):
             return None

@@ -196,19 +196,15 @@ def bound_query(
     return optimize_tree(tree, view, dialect, tables, policy), tables
 
 
-def optimize_tree(
-    tree: exp.Expr,
-    view: CatalogView,
-    dialect: str,
-    tables: list[TableInfo],
-    policy: Policy | None = None,
-) -> exp.Query:
+def checked_tree(
+    tree: exp.Expr, dialect: str, tables: list[TableInfo], policy: Policy | None = None
+) -> exp.Expr:
+    """``tree`` with ``policy`` applied, checked as Trino would check it; the tree every
+    later step (optimizer, planner) starts from. Raises on any refusal."""
     schema = sqlglot_schema(tables)
-    hidden: dict[str, set[str]] = {}
     if policy is not None:
         mark_explicit_columns(tree)
         apply_policy(tree, tables, policy)
-        hidden = _hidden_columns(tables, policy)
     try:
         # Trino's semantic checks run on the qualified tree as written, before the optimizer
         # adds implicit casts that would hide a string compared with a date.
@@ -218,9 +214,29 @@ def optimize_tree(
             checked = qualify(tree.copy(), schema=schema, dialect=dialect)  # type: ignore[arg-type]
         annotate_types(checked, schema=schema, dialect=dialect)  # type: ignore[arg-type]
         validate(checked)
-        optimized = optimize(tree, schema=schema, dialect=dialect)  # type: ignore[arg-type]
     except OptimizeError as exc:
-        raise _column_error(str(exc), tables, hidden, policy) from None
+        raise _column_error(str(exc), tables, policy) from None
+    return tree
+
+
+def optimize_tree(
+    tree: exp.Expr,
+    view: CatalogView,
+    dialect: str,
+    tables: list[TableInfo],
+    policy: Policy | None = None,
+) -> exp.Query:
+    """:func:`checked_tree`, then sqlglot's optimizer over it."""
+    return optimize_checked(checked_tree(tree, dialect, tables, policy), dialect, tables, policy)
+
+
+def optimize_checked(
+    tree: exp.Expr, dialect: str, tables: list[TableInfo], policy: Policy | None = None
+) -> exp.Query:
+    try:
+        optimized = optimize(tree, schema=sqlglot_schema(tables), dialect=dialect)  # type: ignore[arg-type]
+    except OptimizeError as exc:
+        raise _column_error(str(exc), tables, policy) from None
     return optimized  # type: ignore[return-value]
 
 
@@ -236,12 +252,9 @@ def _hidden_columns(tables: list[TableInfo], policy: Policy) -> dict[str, set[st
 
 
 def _column_error(
-    message: str,
-    tables: list[TableInfo],
-    hidden: dict[str, set[str]] | None = None,
-    policy: Policy | None = None,
+    message: str, tables: list[TableInfo], policy: Policy | None = None
 ) -> QueryError:
-    hidden = hidden or {}
+    hidden = _hidden_columns(tables, policy) if policy is not None else {}
     columns = sorted(
         {
             c.name

@@ -38,11 +38,23 @@ class Fragment:
     partitioning: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     predicates: list[exp.Expr] = field(default_factory=list)
+    # Filters on this table alone that pyarrow cannot apply but a local engine reading the
+    # files in place can (column against column, functions...).
+    local_predicates: list[exp.Expr] = field(default_factory=list)
     limit: int | None = None
     output_types: dict[str, str] = field(default_factory=dict)
     estimated_rows: int | None = None
+    table_rows: int | None = None  # rows of its (largest) table, before any filter
     dynamic_filters: list[DynamicFilter] = field(default_factory=list)
     pushed: list[str] = field(default_factory=list)  # what was pushed: "join", "aggregate"...
+    # Local fragments: a part of the query the local engine computes before the residual,
+    # over other fragments (``inputs``), because its keys filter a source.
+    local_query: exp.Query | None = None
+    inputs: list[str] = field(default_factory=list)
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_query is not None
 
     @property
     def relation(self) -> str:
@@ -63,6 +75,10 @@ class Fragment:
         parts = [f"columns={', '.join(self.columns) or '(none)'}"]
         if self.predicates:
             parts.append("filter=" + " AND ".join(p.sql("duckdb") for p in self.predicates))
+        if self.local_predicates:
+            parts.append(
+                "in-place filter=" + " AND ".join(p.sql("duckdb") for p in self.local_predicates)
+            )
         if self.limit is not None:
             parts.append(f"limit={self.limit}")
         return "; ".join(parts)
@@ -79,6 +95,9 @@ class Fragment:
         if self.query is not None:
             out["dialect"] = self.dialect
             out["sql"] = self.sql()
+        elif self.local_query is not None:
+            out["local_sql"] = local_sql(self.local_query)
+            out["inputs"] = self.inputs
         else:
             out["scan"] = {
                 "location": self.location,
@@ -115,7 +134,7 @@ class RunStats:
         out: dict[str, dict[str, int]] = {}
         for f in plan.fragments:
             s = self.fragments.get(f.id)
-            if s is None:
+            if s is None or f.is_local:
                 continue
             agg = out.setdefault(f.source, {"rows": 0, "bytes": 0})
             agg["rows"] += s.rows
@@ -177,6 +196,9 @@ class Plan:
             lines.append(head)
             if f.query is not None:
                 lines.extend("    " + line for line in (f.sql() or "").splitlines())
+            elif f.local_query is not None:
+                lines.append(f"    computed locally first from {', '.join(f.inputs)}:")
+                lines.append("    " + local_sql(f.local_query))
             else:
                 lines.append(f"    scan {f.format} {f.location}")
                 lines.append(f"    {f.describe_scan()}")
@@ -233,4 +255,11 @@ def _abbreviate(sql: str, keep: int = 5) -> str:
             return m.group(0)
         return f"IN ({', '.join(items[:keep])}, ... {len(items) - keep:,} more)"
 
+    def shorten_array(m: re.Match[str]) -> str:
+        items = m.group(1).split(",")
+        if len(items) <= keep:
+            return m.group(0)
+        return f"'{{{','.join(items[:keep])}, ... {len(items) - keep:,} more}}'"
+
+    sql = re.sub(r"'\{([0-9,-]*)\}'", shorten_array, sql)
     return re.sub(r"IN \(([^()]*)\)", shorten, sql)

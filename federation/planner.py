@@ -17,24 +17,33 @@ case-insensitive collation, say) never changes the answer. Planning touches no s
 
 from __future__ import annotations
 
+import copy
 import itertools
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, build_scope
 
-from .catalog_view import CatalogView, TableInfo
+from .catalog_view import CatalogView, TableInfo, sqlglot_schema
 from .dialects import SourceDialect, dialect_for
 from .errors import QueryError
-from .frontend import bound_query
+from .frontend import bind_tables, checked_tree, optimize_checked, parse_read_only
 from .plan import DynamicFilter, Fragment, Plan
 from .policy import Policy
 from .scan_filters import arrow_filter_supported
 
 # A dynamic filter pays when the small side is at most this many keys and this many times
-# smaller than the side it filters.
-DYNAMIC_FILTER_MAX_KEYS = 20_000
-DYNAMIC_FILTER_RATIO = 4
+# smaller than the side it filters: sending a key costs far less than fetching a row.
+DYNAMIC_FILTER_MAX_KEYS = 1_000_000  # capped by what each source takes (dialects)
+DYNAMIC_FILTER_MAX_FILE_KEYS = 1_000_000
+DYNAMIC_FILTER_RATIO = 2
+# A second filter on a fragment: only from a side expected to keep at most this share of
+# its rows.
+DYNAMIC_FILTER_MAX_KEPT = 0.5
+# A side that itself waits for keys sends its own only to fragments at least this large.
+DYNAMIC_FILTER_CHAIN_MIN_ROWS = 50_000
 
 
 def plan_query(
@@ -44,9 +53,67 @@ def plan_query(
 
     >>> plan = plan_query("SELECT 1", CatalogView())  # doctest: +SKIP
     """
-    optimized, tables = bound_query(sql, view, dialect, policy)
+    tree = parse_read_only(sql, dialect)
+    tables = bind_tables(tree, view)
+    if not tables:
+        raise QueryError(
+            "The query reads no dataset.",
+            "Name at least one catalog dataset, e.g. FROM source.schema.table.",
+        )
+    ordered = sorted(tables, key=lambda t: t.qualified_name)
+    # A policy refuses here (grant_for raises) before any cached plan is looked at, so an
+    # approval that lapsed since the plan was cached still stops the query.
+    key = (sql, dialect, tuple(ordered), _policy_key(policy, ordered))
+    with _CACHE_LOCK:
+        cached = _PLANS.get(key)
+        if cached is not None:
+            _PLANS.move_to_end(key)
+    if cached is not None:
+        return copy.deepcopy(cached)
+    plan = _plan(tree, tables, view, dialect, policy)
+    with _CACHE_LOCK:
+        _PLANS[key] = plan
+        while len(_PLANS) > PLAN_CACHE_SIZE:
+            _PLANS.popitem(last=False)
+    return copy.deepcopy(plan)
+
+
+# Plans are pure: the same SQL over the same catalog entries under the same grants plans
+# the same way, so the optimizer's work is done once per (query, datasets, grants).
+PLAN_CACHE_SIZE = 256
+_PLANS: OrderedDict[tuple[object, ...], Plan] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _policy_key(policy: Policy | None, tables: list[TableInfo]) -> tuple[object, ...] | None:
+    if policy is None:
+        return None
+    grants = []
+    for info in tables:
+        grant = policy.grant_for(info)
+        grants.append((tuple(sorted(grant.columns.items())), grant.row_filter))
+    return (policy.subject, policy.min_group_size, tuple(grants))
+
+
+def _plan(
+    tree: exp.Expr,
+    tables: list[TableInfo],
+    view: CatalogView,
+    dialect: str,
+    policy: Policy | None = None,
+) -> Plan:
+    tree = checked_tree(tree, dialect, tables, policy)
+    optimized = optimize_checked(tree.copy(), dialect, tables, policy)
     planner = _Planner(view, optimized)
-    planner.run()
+    if len({t.source for t in tables}) == 1 and dialect_for(tables[0].kind) is not None:
+        # One SQL source reads it all: it gets the query with its subqueries as written,
+        # which its own optimizer plans better than their decorrelated joins.
+        whole = _Planner(view, _optimized_keeping_subqueries(tree, tables, dialect))
+        whole.run()
+        if whole.root_pushed:
+            planner = whole
+    if not planner.root_pushed:
+        planner.run()
     residual = None if planner.root_pushed else optimized
     columns = [s.alias_or_name for s in optimized.selects]
     return Plan(
@@ -56,6 +123,17 @@ def plan_query(
         output_columns=columns,
         datasets=sorted(t.qualified_name for t in tables),
     )
+
+
+def _optimized_keeping_subqueries(
+    tree: exp.Expr, tables: list[TableInfo], dialect: str
+) -> exp.Query:
+    from sqlglot.optimizer import RULES, optimize
+    from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
+
+    rules = [r for r in RULES if r is not unnest_subqueries]
+    schema = sqlglot_schema(tables)
+    return optimize(tree.copy(), schema=schema, dialect=dialect, rules=rules)  # type: ignore[arg-type,return-value]
 
 
 @dataclass
@@ -73,6 +151,9 @@ class _Planner:
         self.fragments: list[Fragment] = []
         self.root_pushed = False
         self._ids = itertools.count(1)
+        self._base_rows: dict[str, int] = {}  # rows before the fragment's own filters
+        self._pending: dict[str, Fragment] = {}  # candidate local fragments
+        self._pushed_ctes: dict[int, exp.CTE] = {}
 
     # -- scopes ------------------------------------------------------------------------
     def run(self) -> None:
@@ -129,7 +210,7 @@ class _Planner:
         dialect = dialect_for(self.view.source_kinds.get(source, ""))
         if dialect is None or scope.external_columns:
             return False
-        tables = [self._info(t) for t in _scope_tables(scope)]
+        tables = [self._info(t) for t in _scope_tables(scope, self._pushed_ctes)]
         query = self._scope_query(scope)
         if query is None or dialect.rejects(query):
             return False
@@ -142,17 +223,20 @@ class _Planner:
         if is_root:
             self.root_pushed = True  # the root's own WITH travels with it
         else:
+            if scope.is_cte and isinstance(scope.expression.parent, exp.CTE):
+                # Other CTEs of the same source that read this one carry it as written.
+                self._pushed_ctes[id(scope)] = scope.expression.parent.copy()
             _replace_with_relation(scope, fragment)
         return True
 
     def _scope_query(self, scope: Scope) -> exp.Query | None:
         """The scope's query, standalone: the CTEs it reads attached, names made local."""
         query = scope.expression.copy()
-        needed = _referenced_ctes(scope)
+        needed = _referenced_ctes(scope, self._pushed_ctes)
         if needed and not (scope.is_root and scope.cte_scopes):
             # A nested scope reading CTEs carries their definitions; the root has its own WITH.
             with_ = exp.With(expressions=[c.copy() for c in needed])
-            query.set("with", with_)
+            query.set("with_" if "with_" in query.arg_types else "with", with_)
         for table in query.find_all(exp.Table):
             if table.catalog:
                 table.set("catalog", None)
@@ -161,17 +245,32 @@ class _Planner:
     # -- splitting a mixed SELECT --------------------------------------------------------
     def _split_select(self, scope: Scope) -> None:
         select: exp.Select = scope.expression  # type: ignore[assignment]
+        _inner_where_null_rejected(select)
         relations = self._relations(scope)
         if not relations:
             return
+        joins = select.args.get("joins") or []
         inner_only = all(not r.null_supplying for r in relations) and all(
-            _is_inner(j) for j in select.args.get("joins") or []
+            _is_inner(j) for j in joins
         )
+        # Inner joins followed only by LEFT JOINs: the inner part can be planned like an
+        # inner-only SELECT (its ON conditions mean the same in WHERE), the LEFT JOINs stay.
+        inner_part = inner_only or (
+            all(
+                _is_inner(j) or (j.side == "LEFT" and (j.kind or "OUTER") == "OUTER") for j in joins
+            )
+            and not any(j.args.get("using") for j in joins)
+        )
+        inner_relations = [r for r in relations if not r.null_supplying] if inner_part else []
         if inner_only:
             _move_join_conditions_to_where(select)
+        elif inner_part:
+            _move_join_conditions_to_where(select, inner_only=True)
         # Analysis works on detached copies: the tree itself is rewritten as fragments form.
+        _factor_ors(select)
         conjuncts = [c.copy() for c in _conjuncts(select.args.get("where"))]
-        groups = self._join_groups(relations, conjuncts) if inner_only else []
+        conjuncts += _implied_by_ors(conjuncts, {r.alias for r in inner_relations})
+        groups = self._join_groups(inner_relations, conjuncts)
         exact = [i for g in groups for i in self._exact_in_group(g, conjuncts)]
         if exact:
             # Conditions a joined fragment computes exactly need no second look, and the
@@ -202,8 +301,172 @@ class _Planner:
                 )
             )
 
-        if inner_only:
-            self._dynamic_filters(conjuncts, by_alias)
+        if inner_part:
+            inner = {r.alias for r in inner_relations}
+            keyed = {a: v for a, v in by_alias.items() if a in inner}
+            pending = self._derived_relations(select, keyed, conjuncts)
+            self._dynamic_filters(conjuncts, keyed, targets=inner)
+            self._adopt_local(pending, select)
+
+    def _derived_relations(
+        self,
+        select: exp.Select,
+        by_alias: dict[str, tuple[Fragment, dict[str, str]]],
+        conjuncts: list[exp.Expr],
+    ) -> dict[str, tuple[Fragment, exp.Query | None]]:
+        """CTEs and derived tables this SELECT joins, as sources of join keys: one that only
+        reads a fragment is that fragment; one computed over fragments becomes a candidate
+        local fragment, kept only if its keys filter another fragment."""
+        relations = {f.relation: f for f in self.fragments}
+        from_ = select.args.get("from_") or select.args.get("from")
+        items = [from_.this if from_ else None] + [
+            j.this for j in select.args.get("joins") or [] if _is_inner(j)
+        ]
+        pending: dict[str, tuple[Fragment, exp.Query | None]] = {}
+        computable: dict[str, tuple[exp.Expr, list[exp.CTE], exp.Select]] = {}
+        for item in items:
+            if isinstance(item, exp.Table) and not item.catalog:
+                body = _cte_body(select, item.name)
+            elif isinstance(item, exp.Subquery) and isinstance(item.this, exp.Query):
+                body = item.this
+            else:
+                continue
+            alias = item.alias_or_name
+            if not isinstance(body, exp.Select) or alias in by_alias:
+                continue
+            if _volatile(body):
+                continue  # computed twice, it could differ from the residual's
+            ctes = _local_ctes(select, body, relations)
+            if ctes is not None:
+                computable[alias] = (item, ctes, body)
+            read = [t for t in body.find_all(exp.Table)]
+            if not read or any(t.catalog or t.name not in relations for t in read):
+                continue
+            inputs = [relations[t.name] for t in read]
+            from_item = body.args.get("from_") or body.args.get("from")
+            if (
+                len(read) == 1
+                and isinstance(body.selects[0], exp.Star)
+                and from_item is not None
+                and from_item.this is read[0]
+                and not body.args.get("where")
+            ):
+                by_alias[alias] = (inputs[0], {})  # the fragment's rows as they are
+                continue
+            fragment = Fragment(
+                id=f"pending:{alias}",
+                source="local",
+                kind="local",
+                tables=[],
+                local_query=body,
+                inputs=sorted({f.id for f in inputs}),
+                estimated_rows=_estimate_local(body, inputs),
+            )
+            pending[fragment.id] = (fragment, body)
+            known = [f.estimated_rows for f in inputs if f.estimated_rows is not None]
+            if known:
+                self._base_rows[fragment.id] = max(known)
+            by_alias[alias] = (fragment, {})
+        joined = self._joined_derived(computable, conjuncts, relations)
+        if joined is not None:
+            fragment, names = joined
+            for alias in computable:
+                pending.pop(f"pending:{alias}", None)
+                by_alias[alias] = (fragment, names)
+            pending[fragment.id] = (fragment, None)
+        self._pending = {fid: f for fid, (f, _) in pending.items()}
+        return pending
+
+    def _joined_derived(
+        self,
+        computable: dict[str, tuple[exp.Expr, list[exp.CTE], exp.Select]],
+        conjuncts: list[exp.Expr],
+        relations: dict[str, Fragment],
+    ) -> tuple[Fragment, dict[str, str]] | None:
+        """CTEs and derived tables that this SELECT joins with each other (a maximum and
+        the rows that reach it, say): their join, computed locally, sends fewer keys than
+        any of them alone. Only a source of keys: the residual computes them as written."""
+        aliases = set(computable)
+        among = [c for c in conjuncts if len(_aliases(c)) > 1 and _aliases(c) <= aliases]
+        if len(aliases) < 2 or not among:
+            return None
+        names: dict[str, str] = {}
+        selects = []
+        for c in conjuncts:
+            for col in c.find_all(exp.Column):
+                key = f"{col.table}.{col.name}"
+                if col.table in aliases and key not in names:
+                    names[key] = f"{col.table}__{col.name}"
+                    selects.append(
+                        exp.alias_(
+                            exp.column(col.name, table=col.table, quoted=True),
+                            names[key],
+                            quoted=True,
+                        )
+                    )
+        order = list(computable)
+        query = exp.select(*selects).from_(computable[order[0]][0].copy())
+        for alias in order[1:]:
+            query = query.join(computable[alias][0].copy(), join_type="CROSS")
+        query = query.where(exp.and_(*[c.copy() for c in among]))
+        seen: set[str] = set()
+        for alias in order:
+            item, ctes, body = computable[alias]
+            own = [body.parent] if isinstance(item, exp.Table) else []
+            for cte in [*ctes, *own]:
+                if not isinstance(cte, exp.CTE):
+                    return None
+                if cte.alias_or_name not in seen:
+                    seen.add(cte.alias_or_name)
+                    query = query.with_(cte.alias_or_name, as_=cte.this.copy())
+        inputs = sorted(
+            {relations[t.name].id for t in query.find_all(exp.Table) if t.name in relations}
+        )
+        if not inputs or _volatile(query):
+            return None
+        by_id = {f.id: f for f in self.fragments}
+        known = [r for i in inputs if (r := by_id[i].estimated_rows) is not None]
+        # Joined on equal values, the smallest of them bounds the result.
+        joined_rows = []
+        for alias in {a for c in among for a in _aliases(c)}:
+            body = computable[alias][2]
+            read = [relations[t.name] for t in body.find_all(exp.Table) if t.name in relations]
+            estimate = _estimate_local(body, read or [by_id[i] for i in inputs])
+            if estimate is not None:
+                joined_rows.append(estimate)
+        fragment = Fragment(
+            id="pending:" + "+".join(order),
+            source="local",
+            kind="local",
+            tables=[],
+            local_query=query,
+            inputs=inputs,
+            estimated_rows=min(joined_rows) if joined_rows else None,
+        )
+        if known:
+            self._base_rows[fragment.id] = max(known)
+        return fragment, names
+
+    def _adopt_local(
+        self, pending: dict[str, tuple[Fragment, exp.Query | None]], select: exp.Select
+    ) -> None:
+        """Candidate local fragments whose keys filter a source become fragments; the
+        residual then reads their rows instead of computing them again."""
+        for pid, (fragment, body) in pending.items():
+            users = [d for f in self.fragments for d in f.dynamic_filters if d.from_fragment == pid]
+            if not users:
+                continue
+            fragment.id = f"f{next(self._ids)}"
+            for d in users:
+                d.from_fragment = fragment.id
+            self.fragments.append(fragment)
+            if body is None:
+                continue  # keys only: the residual computes the rows as written
+            fragment.local_query = body.copy()
+            body.replace(
+                exp.select(exp.Star()).from_(exp.Table(this=exp.to_identifier(fragment.relation)))
+            )
+        self._pending = {}
 
     def _exact_in_group(self, group: list[_Relation], conjuncts: list[exp.Expr]) -> list[int]:
         dialect = dialect_for(group[0].info.kind)
@@ -310,7 +573,11 @@ class _Planner:
             if (info_col := r.info.column(c)) is not None
         }
         rows = [r.info.row_count for r in group if r.info.row_count is not None]
-        fragment.estimated_rows = int(max(rows) * _selectivity(pushed, None)) if rows else None
+        # Join conditions pair rows rather than drop them: only the other filters count.
+        filters = [c for c in pushed if not _is_column_equality(c)]
+        fragment.estimated_rows = int(max(rows) * _selectivity(filters, None)) if rows else None
+        if rows:
+            self._base_rows[fragment.id] = fragment.table_rows = max(rows)
         return fragment, names
 
     def _table_fragment(
@@ -321,6 +588,7 @@ class _Planner:
         cols = sorted(columns)
         if dialect is None:
             pushed = [c for c in conjuncts if arrow_filter_supported(c)]
+            in_place = [c for c in conjuncts if c not in pushed and _runs_in_place(c)]
             fragment = Fragment(
                 id=f"f{next(self._ids)}",
                 source=info.source,
@@ -331,8 +599,10 @@ class _Planner:
                 partitioning=list(info.partitioning),
                 columns=cols,
                 predicates=[_strip_table(c.copy()) for c in pushed],
+                local_predicates=[_strip_table(c.copy()) for c in in_place],
             )
-            fragment.limit = _pushable_limit(scope, len(pushed) == len(conjuncts))
+            pushed = pushed + in_place
+            fragment.limit = _pushable_limit(scope, len(fragment.predicates) == len(conjuncts))
             if pushed:
                 fragment.pushed.append("filter")
             self.fragments.append(fragment)
@@ -358,40 +628,120 @@ class _Planner:
         }
         if info.row_count is not None:
             fragment.estimated_rows = int(info.row_count * _selectivity(pushed, info))
+            self._base_rows[fragment.id] = fragment.table_rows = info.row_count
         return fragment
 
     def _dynamic_filters(
-        self, conjuncts: list[exp.Expr], by_alias: dict[str, tuple[Fragment, dict[str, str]]]
+        self,
+        conjuncts: list[exp.Expr],
+        by_alias: dict[str, tuple[Fragment, dict[str, str]]],
+        targets: set[str],
     ) -> None:
+        """Small sides send their join keys to sides several times larger (the tables of
+        ``targets``).
+
+        Smallest first, and a filtered side counts as smaller for the joins after it: the
+        fragments it filters keep about the share of their rows that its own filters kept,
+        so keys flow down chains (part -> lineitem -> orders)."""
+        # Equal columns form classes (a = b and b = c: a = c), so keys also reach fragments
+        # joined only through a third one.
+        columns: dict[str, exp.Column] = {}
+        parent: dict[str, str] = {}
         for c in conjuncts:
-            if not (
+            if (
                 isinstance(c, exp.EQ)
                 and isinstance(c.left, exp.Column)
                 and isinstance(c.right, exp.Column)
+                and c.left.table in by_alias
+                and c.right.table in by_alias
             ):
-                continue
-            left, right = by_alias.get(c.left.table), by_alias.get(c.right.table)
-            if left is None or right is None or left[0] is right[0]:
-                continue
-            for (small, s_names, s_col), (big, _b_names, b_col) in (
-                ((left[0], left[1], c.left), (right[0], right[1], c.right)),
-                ((right[0], right[1], c.right), (left[0], left[1], c.left)),
-            ):
-                if small.estimated_rows is None or big.estimated_rows is None:
+                keys = []
+                for col in (c.left, c.right):
+                    key = f"{col.table}.{col.name}"
+                    columns.setdefault(key, col)
+                    parent.setdefault(key, key)
+                    keys.append(key)
+                parent[_find(parent, keys[0])] = _find(parent, keys[1])
+        classes: dict[str, list[str]] = {}
+        for key in columns:
+            classes.setdefault(_find(parent, key), []).append(key)
+        edges = []
+        for members in classes.values():
+            for a, b in itertools.permutations(sorted(members), 2):
+                one, other = by_alias[columns[a].table], by_alias[columns[b].table]
+                # CTEs and derived tables send keys; only catalog tables receive them.
+                if one[0] is not other[0] and columns[b].table in targets:
+                    edges.append((one, columns[a], other, columns[b]))
+        added = True
+        while added:
+            added = False
+            edges.sort(key=lambda e: e[0][0].estimated_rows or 0)
+            for (small, s_names), s_col, (big, b_names), b_col in edges:
+                if small.estimated_rows is None or big.estimated_rows is None or big.is_local:
                     continue
                 if (
-                    small.estimated_rows > DYNAMIC_FILTER_MAX_KEYS
+                    small.estimated_rows > self._max_keys(big)
                     or small.estimated_rows * DYNAMIC_FILTER_RATIO > big.estimated_rows
                 ):
                     continue
-                if any(d.from_fragment == big.id for d in small.dynamic_filters):
-                    continue  # never make two fragments wait on each other
                 from_column = s_names.get(f"{s_col.table}.{s_col.name}", s_col.name)
                 target = b_col.name if big.query is None else f"{b_col.table}.{b_col.name}"
+                if small.dynamic_filters and (
+                    big.estimated_rows < DYNAMIC_FILTER_CHAIN_MIN_ROWS or big.dynamic_filters
+                ):
+                    # Waiting on a chain costs more than fetching a small table, or than
+                    # what a second filter would remove.
+                    continue
+                share = self._max_key_share(big)
+                if (
+                    share
+                    and big.table_rows
+                    and not small.is_local
+                    and small.estimated_rows > share * big.table_rows
+                ):
+                    continue  # the source would filter at more cost than it saves
+                if any(d.column == target for d in big.dynamic_filters):
+                    continue  # a smaller side already restricts this column
+                base = self._base_rows.get(small.id)
+                kept = small.estimated_rows / base if base else None
+                if kept is not None and kept > DYNAMIC_FILTER_MAX_KEPT and big.dynamic_filters:
+                    continue  # keys of most of a table, after a sharper filter: little to gain
+                if self._waits_on(small, big):
+                    continue  # never make fragments wait on each other
                 arrow_type = big.output_types.get(
-                    _b_names.get(f"{b_col.table}.{b_col.name}", b_col.name), ""
+                    b_names.get(f"{b_col.table}.{b_col.name}", b_col.name), ""
                 )
                 big.dynamic_filters.append(DynamicFilter(target, small.id, from_column, arrow_type))
+                if kept is not None:
+                    big.estimated_rows = max(1, int(big.estimated_rows * kept))
+                added = True
+                break
+
+    def _max_key_share(self, fragment: Fragment) -> float | None:
+        dialect = dialect_for(fragment.kind) if fragment.query is not None else None
+        return dialect.max_key_share if dialect else None
+
+    def _max_keys(self, fragment: Fragment) -> int:
+        if fragment.query is None:
+            return DYNAMIC_FILTER_MAX_FILE_KEYS
+        dialect = dialect_for(fragment.kind)
+        return min(DYNAMIC_FILTER_MAX_KEYS, dialect.max_filter_keys) if dialect else 0
+
+    def _waits_on(self, fragment: Fragment, other: Fragment) -> bool:
+        """Whether ``fragment`` waits, directly or through others, on ``other``'s keys or
+        rows."""
+        by_id = {f.id: f for f in self.fragments} | self._pending
+        stack, seen = [fragment], set()
+        while stack:
+            f = stack.pop()
+            if f.id == other.id:
+                return True
+            if f.id in seen:
+                continue
+            seen.add(f.id)
+            stack.extend(by_id[d.from_fragment] for d in f.dynamic_filters)
+            stack.extend(by_id[i] for i in f.inputs if i in by_id)  # a local fragment's
+        return False
 
     # -- helpers -------------------------------------------------------------------------
     def _new_fragment(
@@ -427,6 +777,177 @@ class _Planner:
 # -- tree helpers ----------------------------------------------------------------------------
 
 
+def _cte_body(select: exp.Select, name: str) -> exp.Expr | None:
+    node: exp.Expr | None = select
+    while node is not None:
+        with_ = node.args.get("with_") or node.args.get("with")
+        if with_ is not None:
+            for cte in with_.expressions:
+                if cte.alias_or_name == name:
+                    return cte.this
+        node = node.parent
+    return None
+
+
+def _volatile(node: exp.Expr) -> bool:
+    return (
+        node.find(
+            exp.Rand, exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime, exp.CurrentDatetime
+        )
+        is not None
+    )
+
+
+def _local_ctes(
+    select: exp.Select, body: exp.Expr, relations: dict[str, Fragment]
+) -> list[exp.CTE] | None:
+    """The CTEs ``body`` reads (those they read first), if everything it reads in the end
+    is a fragment; None otherwise."""
+    found: list[exp.CTE] = []
+
+    def visit(node: exp.Expr, depth: int) -> bool:
+        for table in node.find_all(exp.Table):
+            if table.catalog or depth > 8:
+                return False
+            if table.name in relations:
+                continue
+            inner = _cte_body(select, table.name)
+            if inner is None or not visit(inner, depth + 1):
+                return False
+            cte = inner.parent
+            if isinstance(cte, exp.CTE) and all(c is not cte for c in found):
+                found.append(cte)
+        return True
+
+    return found if visit(body, 0) else None
+
+
+def _estimate_local(body: exp.Select, inputs: list[Fragment]) -> int | None:
+    rows = [f.estimated_rows for f in inputs]
+    if not rows or any(r is None for r in rows):
+        return None
+    if body.args.get("group") is None and any(
+        isinstance(s.unalias(), exp.AggFunc) for s in body.selects
+    ):
+        return 1
+    filters = [c for c in _conjuncts(body.args.get("where")) if not _is_column_equality(c)]
+    estimate = max(r for r in rows if r is not None) * _selectivity(filters, None)
+    if body.args.get("having") is not None:
+        estimate *= 0.1
+    return max(1, int(estimate))
+
+
+def _or_branches(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.Paren):
+        return _or_branches(node.this)
+    if isinstance(node, exp.Or):
+        return _or_branches(node.left) + _or_branches(node.right)
+    return [node]
+
+
+def _factor_ors(select: exp.Select) -> None:
+    """(a AND x) OR (a AND y) -> a AND (x OR y): a join condition repeated in every branch
+    becomes a join condition. Repeated conjuncts are dropped."""
+    where = select.args.get("where")
+    if where is None:
+        return
+    conjuncts: list[exp.Expr] = []
+    for c in _conjuncts(where):
+        if not any(c == d for d in conjuncts):
+            conjuncts.append(c)
+    changed = len(conjuncts) < len(_conjuncts(where))
+    out: list[exp.Expr] = []
+    for c in conjuncts:
+        branches = [_split_and(b) for b in _or_branches(c)]
+        if len(branches) < 2:
+            out.append(c)
+            continue
+        common = [t for t in branches[0] if all(any(t == u for u in b) for b in branches[1:])]
+        if not common:
+            out.append(c)
+            continue
+        changed = True
+        out.extend(t.copy() for t in common)
+        rests = [[t for t in b if not any(t == u for u in common)] for b in branches]
+        if all(rests):
+            out.append(
+                exp.paren(
+                    exp.or_(*[exp.paren(exp.and_(*[t.copy() for t in r])) for r in rests]),
+                    copy=False,
+                )
+            )
+    if changed:
+        select.set("where", exp.Where(this=exp.and_(*out, copy=False)))
+
+
+def _implied_by_ors(conjuncts: list[exp.Expr], aliases: set[str]) -> list[exp.Expr]:
+    """For an OR whose every branch filters a table on its own, the OR of those filters:
+    implied by the condition, so the table's source may apply it (the residual still
+    applies the whole condition)."""
+    implied: list[exp.Expr] = []
+    for c in conjuncts:
+        branches = [_split_and(b) for b in _or_branches(c)]
+        if len(branches) < 2:
+            continue
+        for alias in sorted(aliases):
+            own = [
+                [t for t in b if _aliases(t) == {alias} and not t.find(exp.Subquery)]
+                for b in branches
+            ]
+            if all(own):
+                implied.append(
+                    exp.paren(
+                        exp.or_(*[exp.paren(exp.and_(*[t.copy() for t in o])) for o in own]),
+                        copy=False,
+                    )
+                )
+    return implied
+
+
+def _inner_where_null_rejected(select: exp.Select) -> None:
+    """LEFT JOINs whose joined side the WHERE clause requires to be present are inner
+    joins (decorrelated IN and EXISTS subqueries come out this way): said so, their keys
+    can filter the other sources."""
+    joins = select.args.get("joins") or []
+    if any(j.args.get("using") for j in joins):
+        return
+    rejected = set()
+    for c in _conjuncts(select.args.get("where")):
+        operand = None
+        if isinstance(c, exp.Not) and isinstance(c.this, exp.Is):
+            if isinstance(c.this.expression, exp.Null):
+                operand = c.this.this
+        elif isinstance(c, (exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+            for side in (c.left, c.right):
+                if isinstance(side, exp.Column):
+                    rejected.add(side.table)
+        if isinstance(operand, exp.Column):
+            rejected.add(operand.table)
+    for join in joins:
+        if (
+            join.side == "LEFT"
+            and (join.kind or "OUTER") == "OUTER"
+            and join.this.alias_or_name in rejected
+        ):
+            join.set("side", None)
+            join.set("kind", None)
+
+
+def _is_column_equality(node: exp.Expr) -> bool:
+    return (
+        isinstance(node, exp.EQ)
+        and isinstance(node.left, exp.Column)
+        and isinstance(node.right, exp.Column)
+        and node.left.table != node.right.table
+    )
+
+
+def _runs_in_place(node: exp.Expr) -> bool:
+    """A filter the local engine may apply while it reads the files: deterministic, and
+    about the row alone."""
+    return not node.find(exp.Subquery, exp.AggFunc, exp.Window, exp.Rand)
+
+
 def _find(parent: dict[str, str], a: str) -> str:
     while parent[a] != a:
         a = parent[a]
@@ -442,14 +963,16 @@ def _children(scope: Scope) -> list[Scope]:
     ]
 
 
-def _referenced_ctes(scope: Scope) -> list[exp.CTE]:
+def _referenced_ctes(scope: Scope, pushed: dict[int, exp.CTE] | None = None) -> list[exp.CTE]:
+    """The CTEs a scope reads, those they read first. ``pushed``: CTEs already sent to a
+    source as fragments, by scope, as they were written."""
     found: list[exp.CTE] = []
     seen: set[int] = set()
 
     def visit(s: Scope) -> None:
         for _node, source in s.selected_sources.values():
             if isinstance(source, Scope) and source.is_cte:
-                cte = source.expression.parent
+                cte = (pushed or {}).get(id(source)) or source.expression.parent
                 if isinstance(cte, exp.CTE) and id(cte) not in seen:
                     visit(source)
                     seen.add(id(cte))
@@ -461,9 +984,9 @@ def _referenced_ctes(scope: Scope) -> list[exp.CTE]:
     return found
 
 
-def _scope_tables(scope: Scope) -> list[exp.Table]:
+def _scope_tables(scope: Scope, pushed: dict[int, exp.CTE] | None = None) -> list[exp.Table]:
     tables = [t for t in scope.expression.find_all(exp.Table) if t.catalog]
-    for cte in _referenced_ctes(scope):
+    for cte in _referenced_ctes(scope, pushed):
         tables.extend(t for t in cte.find_all(exp.Table) if t.catalog)
     return tables
 
@@ -496,12 +1019,15 @@ def _is_inner(join: exp.Join) -> bool:
     return not join.side and (join.kind or "INNER").upper() in ("INNER", "CROSS", "")
 
 
-def _move_join_conditions_to_where(select: exp.Select) -> None:
+def _move_join_conditions_to_where(select: exp.Select, inner_only: bool = False) -> None:
+    """ON conditions of inner joins into WHERE (``inner_only``: LEFT JOINs keep theirs)."""
     joins = select.args.get("joins") or []
     if any(j.args.get("using") for j in joins):
         return  # USING keeps its meaning only in place; leave this SELECT as written
     moved = []
     for join in joins:
+        if inner_only and not _is_inner(join):
+            continue
         on = join.args.get("on")
         if on is not None:
             moved.append(on.pop())
@@ -535,7 +1061,7 @@ def _drop_conjuncts(select: exp.Select, drop: set[int]) -> None:
 def _needed_in(select: exp.Select) -> dict[str, set[str]]:
     """Columns per alias that the SELECT (as rewritten so far) and its nested queries use."""
     needed: dict[str, set[str]] = {}
-    parts = [v for k, v in select.args.items() if k != "with"]
+    parts = [v for k, v in select.args.items() if k not in ("with", "with_")]
     for part in parts:
         for item in part if isinstance(part, list) else [part]:
             if isinstance(item, exp.Expr):
@@ -602,7 +1128,7 @@ def _replace_group(
     select.set("joins", [j for j in joins if not any(j.this is r.table for r in rest)] or None)
     # Columns of this SELECT and of subqueries nested in it; the root's CTE bodies have
     # their own tables, even when their aliases happen to match.
-    parts = [v for k, v in select.args.items() if k != "with"]
+    parts = [v for k, v in select.args.items() if k not in ("with", "with_")]
     nested = (
         n
         for part in parts

@@ -100,3 +100,42 @@ def test_same_source_joins_travel_as_one_fragment(tpch):
     plan = tpch.plan(federated_sql(5))
     kinds = {f.source: f for f in plan.fragments}
     assert "join" in kinds["pg"].pushed  # customer JOIN orders inside PostgreSQL
+
+
+def test_large_key_sets_reach_sources_as_arrays_and_ranges(tpch, reference, monkeypatch):
+    """Dynamic filters over more keys than an IN list carries: PostgreSQL gets one integer
+    array, the other sources a key range; the answers stay the reference's."""
+    from guajie.federation import executor
+
+    monkeypatch.setattr(executor, "IN_LIST_MAX_KEYS", 3)
+    monkeypatch.setattr(executor, "MAX_LIST_KEYS", 5)
+    arrays = ranges = 0
+    for n in (3, 5, 9, 10, 12, 18, 21):
+        result = tpch.execute(federated_sql(n))
+        actual = result.read_all()
+        expected = reference.sql(sqlglot.transpile(load_query(n), read="trino", write="duckdb")[0])
+        assert_same_result(
+            actual,
+            expected.to_arrow_table(),
+            ordered=is_ordered(n),
+            order_by=ORDER_BY.get(n),
+            float_tol=TOLERANCE.get(n, 1e-6),
+        )
+        for fid, stats in result.stats.fragments.items():
+            fragment = result.plan.fragment(fid)
+            if fragment.source == "pg" and (stats.dynamic_filter_keys or 0) > 3:
+                assert "= ANY(CAST('{" in (stats.sql or ""), stats.sql
+                arrays += 1
+            if fragment.source in ("my", "lite") and (stats.dynamic_filter_keys or 0) > 5:
+                assert " BETWEEN " in (stats.sql or ""), stats.sql
+                ranges += 1
+    assert arrays and ranges, (arrays, ranges)
+
+
+def test_a_decorrelated_in_subquery_sends_its_keys(tpch):
+    plan = tpch.plan(federated_sql(18))  # orders IN (lineitem grouped, HAVING sum > 300)
+    local = [f for f in plan.fragments if f.is_local]
+    assert len(local) == 1
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    assert [d.from_fragment for d in pg.dynamic_filters] == [local[0].id]
+    assert local[0].relation in (plan.residual_sql or "")

@@ -235,3 +235,121 @@ def test_plan_prints_and_serializes(view):
     doc = plan.to_dict()
     assert {f["source"] for f in doc["fragments"]} == {"pg", "my"}
     assert doc["datasets"] == ["my.hrss.insured", "pg.public.enterprise"]
+
+
+def test_in_subquery_over_a_file_becomes_a_local_fragment_whose_keys_filter(view):
+    plan = plan_query(
+        "SELECT e.name FROM pg.enterprise e WHERE e.credit_code IN "
+        "(SELECT credit_code FROM files.filings WHERE month = '2024-06' "
+        "GROUP BY credit_code HAVING sum(total_tax) > 1000000)",
+        view,
+    )
+    (local,) = [f for f in plan.fragments if f.is_local]
+    scan = next(f for f in plan.fragments if f.source == "files")
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    assert local.inputs == [scan.id]
+    assert [(d.column, d.from_fragment) for d in pg.dynamic_filters] == [
+        ("e.credit_code", local.id)
+    ]
+    assert "HAVING" in plan.explain() and local.relation in (plan.residual_sql or "")
+    assert plan.to_dict()["fragments"][-1]["inputs"] == [scan.id]
+
+
+def test_inner_joins_before_a_left_join_push_their_on_filters(view):
+    plan = plan_query(
+        "SELECT e.name, t.total_tax FROM pg.enterprise e "
+        "JOIN my.insured i ON i.credit_code = e.credit_code AND i.headcount > 10 "
+        "LEFT JOIN files.filings t ON t.credit_code = e.credit_code",
+        view,
+    )
+    mysql = next(f for f in plan.fragments if f.source == "my")
+    assert "`i`.`headcount` > 10" in (mysql.sql() or "")
+    assert [d.column for d in mysql.dynamic_filters] == ["i.credit_code"]
+    assert "LEFT JOIN" in (plan.residual_sql or "")
+
+
+def test_left_join_required_by_where_is_an_inner_join(view):
+    plan = plan_query(
+        "SELECT e.name FROM pg.enterprise e LEFT JOIN my.insured i "
+        "ON i.credit_code = e.credit_code WHERE i.headcount > 10",
+        view,
+    )
+    mysql = next(f for f in plan.fragments if f.source == "my")
+    assert "`i`.`headcount` > 10" in (mysql.sql() or "")
+    assert "LEFT JOIN" not in (plan.residual_sql or "")
+
+
+def test_single_source_subqueries_are_sent_as_written(view):
+    plan = plan_query(
+        "SELECT name FROM pg.enterprise e WHERE NOT EXISTS "
+        "(SELECT 1 FROM pg.district d WHERE d.district_code = e.district_code)",
+        view,
+    )
+    assert plan.residual is None
+    assert "NOT EXISTS" in (plan.fragments[0].sql() or "")
+
+
+def test_file_scans_carry_every_own_filter_for_the_in_place_read(view):
+    plan = plan_query(
+        "SELECT credit_code FROM files.filings WHERE month = '2024-06' "
+        "AND upper(credit_code) <> credit_code",
+        view,
+    )
+    (scan,) = plan.fragments
+    assert [p.sql() for p in scan.predicates] == ["\"month\" = '2024-06'"]
+    assert [p.sql() for p in scan.local_predicates] == ['"credit_code" <> UPPER("credit_code")']
+    assert "in-place filter=" in plan.explain()
+
+
+def test_plans_are_cached_and_handed_out_as_copies(view):
+    sql = "SELECT name FROM pg.enterprise WHERE capital > 5"
+    first, second = plan_query(sql, view), plan_query(sql, view)
+    assert first is not second and first.fragments[0] is not second.fragments[0]
+    assert first.fragments[0].sql() == second.fragments[0].sql()
+
+
+def test_dynamic_filter_sql_per_source():
+    import pyarrow as pa
+
+    from guajie.federation.executor import IN_LIST_MAX_KEYS, MAX_LIST_KEYS, _key_predicate
+    from guajie.federation.plan import DynamicFilter
+
+    d = DynamicFilter("t.k", "f1", "k", "int64")
+    many = pa.array(range(IN_LIST_MAX_KEYS + 1), pa.int64())
+    assert "= ANY(CAST('{0,1,2," in _key_predicate(d, many, "postgres").sql("postgres")
+    assert " IN (0, 1, 2," in _key_predicate(d, many, "mysql").sql("mysql")
+    too_many = pa.array(range(MAX_LIST_KEYS + 1), pa.int64())
+    assert "BETWEEN 0 AND" in _key_predicate(d, too_many, "mysql").sql("mysql")
+    words = pa.array([f"w{i}" for i in range(IN_LIST_MAX_KEYS + 1)])
+    assert " IN ('w0'," in _key_predicate(d, words, "postgres").sql("postgres")
+    assert _key_predicate(d, pa.array([], pa.int64()), "postgres").sql() == "FALSE"
+
+
+def test_ors_give_up_their_common_join_and_each_table_its_own_filters(view):
+    plan = plan_query(
+        "SELECT e.name FROM pg.enterprise e, my.insured i WHERE "
+        "(i.credit_code = e.credit_code AND e.capital > 100 AND i.headcount < 10) OR "
+        "(i.credit_code = e.credit_code AND e.capital < 5 AND i.headcount > 500)",
+        view,
+    )
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    mysql = next(f for f in plan.fragments if f.source == "my")
+    assert '"e"."capital" > 100' in (pg.sql() or "") and '"e"."capital" < 5' in (pg.sql() or "")
+    assert "`i`.`headcount` < 10" in (mysql.sql() or "")
+    assert "`i`.`headcount` > 500" in (mysql.sql() or "")
+    assert [d.column for d in mysql.dynamic_filters] == ["i.credit_code"]
+    residual = plan.residual_sql or ""
+    assert residual.count('"e"."credit_code" = "i"."credit_code"') == 1
+
+
+def test_a_cte_reading_another_pushed_cte_carries_its_definition(view):
+    plan = plan_query(
+        "WITH big AS (SELECT credit_code, capital FROM pg.enterprise WHERE capital > 10), "
+        "n AS (SELECT credit_code, count(*) AS k FROM big GROUP BY credit_code) "
+        "SELECT i.headcount, n.k FROM my.insured i JOIN n ON n.credit_code = i.credit_code "
+        "JOIN big ON big.credit_code = i.credit_code",
+        view,
+    )
+    pushed = [f.sql() or "" for f in plan.fragments if f.source == "pg"]
+    readers = [sql for sql in pushed if 'FROM "big"' in sql]
+    assert readers and all(sql.startswith('WITH "big" AS (SELECT') for sql in readers), pushed
