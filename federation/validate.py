@@ -124,8 +124,11 @@ def _check_count(node: exp.Limit | exp.Offset) -> None:
 def _check_grouping(select: exp.Select) -> None:
     group = select.args.get("group")
     projections = select.selects
+    # Aggregates of a scalar subquery belong to that subquery, not to this SELECT.
     aggregated = any(
-        not agg.find_ancestor(exp.Window) for p in projections for agg in p.find_all(exp.AggFunc)
+        not agg.find_ancestor(exp.Window) and agg.find_ancestor(exp.Select) is select
+        for p in projections
+        for agg in p.find_all(exp.AggFunc)
     )
     if group is None and not aggregated:
         return

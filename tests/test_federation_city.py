@@ -137,6 +137,9 @@ def test_scenarios_match_the_reference(session, reference, scenario):
 
 QUERIES = {
     "count": "SELECT count(*) AS n FROM market.enterprise",
+    "scalar_subquery_in_select": "SELECT e.credit_code, (SELECT max(t.total_tax) FROM tax.filings t "
+    "WHERE t.credit_code = e.credit_code) AS top_tax FROM market.enterprise e "
+    "WHERE e.district_code = '350102'",
     "filter_project": "SELECT credit_code, name, registered_capital FROM market.enterprise "
     "WHERE registered_capital > 1000 AND founded_on >= DATE '2015-01-01'",
     "group": "SELECT district, status, count(*) AS n, sum(registered_capital) AS cap "
