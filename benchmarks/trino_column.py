@@ -129,16 +129,16 @@ class TrinoSide:
         return _vm(proc.pid, key) if proc is not None else None
 
     def register(self) -> None:
-        from guajie.catalog.ledger import Catalog
+        from tpch_federation import MYSQL_DATABASE, PG_SCHEMA, open_catalog
+
         from guajie.federation.trino import load_settings, sync_catalogs
 
         env = self.env
         self.home = env.work / "workspace-trino"
-        catalog = Catalog.open(str(self.home))
+        catalog = open_catalog(self.home)
         pg_host, pg_port = self.proxies["postgres"].address
         my_host, my_port = self.proxies["mariadb"].address
         pg = f"postgresql://{env.pg.user}@{pg_host}:{pg_port}/{env.pg.database}"
-        from tpch_federation import MYSQL_DATABASE, PG_SCHEMA
 
         catalog.add_source("pg", f"{pg}?schemas={PG_SCHEMA}", password_env=env.pg.env_var_name)
         catalog.add_source(
