@@ -186,6 +186,12 @@ def bound_query(
 
     Touches no source; every refusal (not read-only, unknown name, not granted) happens here.
     """
+    tree, tables = parse_and_bind(sql, view, dialect)
+    return optimize_tree(tree, view, dialect, tables, policy), tables
+
+
+def parse_and_bind(sql: str, view: CatalogView, dialect: str) -> tuple[exp.Query, list[TableInfo]]:
+    """One read-only query with every table bound to a catalog dataset (at least one)."""
     tree = parse_read_only(sql, dialect)
     tables = bind_tables(tree, view)
     if not tables:
@@ -193,7 +199,7 @@ def bound_query(
             "The query reads no dataset.",
             "Name at least one catalog dataset, e.g. FROM source.schema.table.",
         )
-    return optimize_tree(tree, view, dialect, tables, policy), tables
+    return tree, tables
 
 
 def checked_tree(

@@ -29,7 +29,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from .catalog_view import CatalogView, TableInfo, sqlglot_schema
 from .dialects import SourceDialect, dialect_for
 from .errors import QueryError
-from .frontend import bind_tables, checked_tree, optimize_checked, parse_read_only
+from .frontend import checked_tree, optimize_checked, parse_and_bind
 from .plan import DynamicFilter, Fragment, Plan
 from .policy import Policy
 from .scan_filters import arrow_filter_supported
@@ -53,13 +53,7 @@ def plan_query(
 
     >>> plan = plan_query("SELECT 1", CatalogView())  # doctest: +SKIP
     """
-    tree = parse_read_only(sql, dialect)
-    tables = bind_tables(tree, view)
-    if not tables:
-        raise QueryError(
-            "The query reads no dataset.",
-            "Name at least one catalog dataset, e.g. FROM source.schema.table.",
-        )
+    tree, tables = parse_and_bind(sql, view, dialect)
     ordered = sorted(tables, key=lambda t: t.qualified_name)
     # A policy refuses here (grant_for raises) before any cached plan is looked at, so an
     # approval that lapsed since the plan was cached still stops the query.
