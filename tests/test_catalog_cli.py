@@ -313,3 +313,17 @@ def test_every_command_has_help(cli):
         result = ok(cli(*path, "--help"))
         assert cmd.help or cmd.short_help, path
         assert "Usage:" in result.output
+
+
+def test_a_bug_is_reported_in_one_line_without_values_or_traceback(cli, monkeypatch):
+    from guajie.catalog.ledger import Catalog
+
+    def broken(self):  # stands for any unexpected failure inside guajie
+        raise RuntimeError("boom while reading '350102199001011234'")
+
+    monkeypatch.setattr(Catalog, "sources", broken)
+    result = cli("source", "list")
+    assert result.exit_code == 70
+    assert "Internal error: RuntimeError: boom while reading '…'" in result.output
+    assert "GUAJIE_DEBUG=1" in result.output
+    assert "Traceback" not in result.output and "350102199001011234" not in result.output

@@ -75,6 +75,22 @@ def test_migrations_are_recorded_and_rerun_safely(workspace):
     reopened.close()
 
 
+def test_a_version_missing_below_the_latest_is_still_applied(workspace):
+    """Versions land by set: a store that got v4 before v3 existed still gets v3."""
+    db = workspace.store.backend
+    db.begin(write=True)
+    db.execute("DROP TABLE audit_log")
+    db.execute("DROP TABLE api_tokens")
+    db.execute("DELETE FROM guajie_schema WHERE version = 3")
+    db.commit()
+    workspace.close()
+    reopened = Workspace.open(workspace.home)
+    versions = [r[0] for r in reopened.store.backend.execute("SELECT version FROM guajie_schema")]
+    assert sorted(versions) == sorted(set(versions)) and 3 in versions
+    assert reopened.store.backend.execute("SELECT count(*) FROM audit_log")[0][0] == 0
+    reopened.close()
+
+
 def test_a_newer_store_is_refused(tmp_path):
     ws = Workspace.init(tmp_path / "ws")
     ws.store.backend.execute("INSERT INTO guajie_schema (version) VALUES (999)")

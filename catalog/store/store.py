@@ -223,8 +223,10 @@ class CatalogStore:
         db.begin(write=True)
         try:
             db.execute("CREATE TABLE IF NOT EXISTS guajie_schema (version INTEGER NOT NULL)")
-            rows = db.execute("SELECT max(version) FROM guajie_schema")
-            current = rows[0][0] or 0
+            # Versions are applied by set, not by maximum: a store that has a later version
+            # still gets an earlier one it lacks.
+            applied = {int(r[0]) for r in db.execute("SELECT version FROM guajie_schema")}
+            current = max(applied, default=0)
             if current > LATEST:
                 raise GuajieError(
                     f"The catalog store {db.description} has schema version {current}, newer "
@@ -232,7 +234,7 @@ class CatalogStore:
                     "Upgrade guajie before using this workspace.",
                 )
             for version, statements in MIGRATIONS:
-                if version <= current:
+                if version in applied:
                     continue
                 for statement in statements:
                     db.execute(statement.format(serial=db.serial, text=db.text))

@@ -6,13 +6,14 @@ with ``--json``, as JSON. Errors on bad input print one paragraph and exit non-z
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import click
 
 from guajie import __version__
-from guajie.catalog.errors import GuajieError
+from guajie.catalog.errors import GuajieError, without_values
 
 
 class GuajieGroup(click.Group):
@@ -25,6 +26,20 @@ class GuajieGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted; nothing half-written was kept.", err=True)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("GUAJIE_DEBUG"):
+                raise
+            # A bug, not bad input: say so plainly; the traceback is one variable away.
+            message = without_values(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            click.secho(f"Internal error: {message}", err=True, fg="red")
+            click.echo(
+                "This is a bug in guajie, not in your input; nothing half-written was kept. "
+                "Run again with GUAJIE_DEBUG=1 for the traceback and report it.",
+                err=True,
+            )
+            ctx.exit(70)
 
 
 @click.group(cls=GuajieGroup, context_settings={"help_option_names": ["-h", "--help"]})
