@@ -177,6 +177,9 @@ class MySQLDialect(SourceDialect):
 
 
 _SQLITE_FUNCTIONS: tuple[type[exp.Expr], ...] = (
+    exp.And,  # sqlglot models AND/OR as functions too
+    exp.Or,
+    exp.Collate,
     exp.Case,
     exp.If,
     exp.Coalesce,

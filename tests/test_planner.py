@@ -161,6 +161,15 @@ def test_sqlite_keeps_what_it_cannot_do_exactly(view):
     assert "EXTRACT" in plan.residual_sql and "LIKE" in plan.residual_sql
 
 
+def test_sqlite_takes_and_or_filters(view):
+    plan = plan_query(
+        "SELECT person_id FROM lite.recipient WHERE (name = 'a' OR name = 'b') AND person_id <> ''",
+        view,
+    )
+    sent = plan.fragments[0].sql()
+    assert "OR" in sent and "AND" in sent
+
+
 @pytest.mark.parametrize(
     "call",
     [
