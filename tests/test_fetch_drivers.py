@@ -769,3 +769,32 @@ def test_numeric_text_to_decimal_rounds_half_to_even() -> None:
     assert out.to_pylist() == [2, 4, -2, None, None, None, 1]
     with pytest.raises(pa.ArrowInvalid):
         numeric_text_to_decimal(pa.array(["1.25"]), pa.decimal128(10, 1))
+
+
+def test_sqlite_columns_of_one_kind_come_columnar_and_mixed_ones_as_text(tmp_path):
+    """SQLite types values per row: a column mixing kinds is read as text, as ever; the
+    rest take connectorx's columnar path with the same answer."""
+    import sqlite3
+
+    from guajie.catalog.connectors.sqlite import _fetch_columnar, fetch_sqlite
+    from guajie.catalog.models import Source
+
+    path = tmp_path / "loose.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (k INTEGER, loose, name TEXT, amount REAL)")
+    db.executemany(
+        "INSERT INTO t VALUES (?, ?, ?, ?)",
+        [(1, 5, "甲", 1.5), (2, "five", None, 2.0), (3, None, "丙", None)],
+    )
+    db.commit()
+    db.close()
+    one_kind = "SELECT k, name, amount FROM t ORDER BY k"
+    columnar = _fetch_columnar(path, one_kind)
+    assert columnar is not None
+    rows = fetch_sqlite(sqlite3.connect(path), one_kind).read_all()
+    assert columnar.read_all().to_pylist() == rows.to_pylist()
+    assert _fetch_columnar(path, "SELECT k, loose FROM t ORDER BY k") is None
+    assert _fetch_columnar(tmp_path / "gone.sqlite", one_kind) is None
+    connector = open_connector(Source(name="lite", kind="sqlite", url=f"sqlite://{path}"))
+    mixed = connector.fetch("SELECT loose FROM t ORDER BY k").read_all()
+    assert mixed.column("loose").to_pylist() == ["5", "five", None]
