@@ -89,6 +89,10 @@ echo
 echo "== Where personal information flows"
 $guajie lineage pii
 echo
+echo "== Audit: every query, allowed or refused, in an append-only log"
+$guajie audit search --limit 6
+$guajie audit verify
+echo
 $guajie report --html "$root/report.html"
 echo "Governance report: $root/report.html (self-contained, works offline)"
 echo "OpenLineage events: $GUAJIE_HOME/lineage/events.jsonl"

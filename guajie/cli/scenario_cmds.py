@@ -169,7 +169,7 @@ def scenario_run(
     catalog = _catalog(ctx)
     manifest = get_scenario(catalog.store, name)
     wanted = [manifest.query(q) for q in only] if only else manifest.queries
-    session = Session(catalog)
+    session = Session(catalog, client="cli")
     outputs = {o.query: o for o in manifest.outputs}
     done = []
     for query in wanted:
