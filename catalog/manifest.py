@@ -110,21 +110,26 @@ class ApplyResult:
         return len(self.created) + len(self.updated)
 
 
-def load_manifest(path: Path) -> ManifestFile:
+def parse_yaml(text: str, origin: str) -> Any:
+    """YAML text as data; a syntax error names the line and column of ``origin``."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInputError(f"Cannot read {path}: {exc.strerror}.") from None
-    try:
-        data = yaml.safe_load(text) or {}
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise InvalidInputError(
-            f"{path} is not valid YAML{where}: {problem}.",
+            f"{origin} is not valid YAML{where}: {problem}.",
             "Fix the file (check indentation and quoting) and apply it again.",
         ) from None
+
+
+def load_manifest(path: Path) -> ManifestFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"Cannot read {path}: {exc.strerror}.") from None
+    data = parse_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise InvalidInputError(f"{path} must hold a mapping with 'sources' and 'datasets'.")
     try:

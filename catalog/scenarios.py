@@ -40,10 +40,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidInputError, NotFoundError, did_you_mean
+from .ledger import validation_error
+from .manifest import parse_yaml
 from .models import now_utc
 from .store import CatalogStore
 
@@ -154,14 +155,7 @@ def load_manifest(text: str, origin: str = "the manifest", base: Path | None = N
 
     Query files are read relative to ``base`` (the manifest's directory).
     """
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InvalidInputError(
-            f"{origin} is not valid YAML{where}.", "Fix the YAML syntax and apply it again."
-        ) from None
+    data = parse_yaml(text, origin)
     if not isinstance(data, dict):
         raise InvalidInputError(
             f"{origin} must be a mapping with name, owner_department, purpose and data_list.",
@@ -170,14 +164,7 @@ def load_manifest(text: str, origin: str = "the manifest", base: Path | None = N
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'manifest'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise InvalidInputError(
-            f"{origin} is not a valid scenario manifest: {problems}.",
-            "Fix these fields and apply it again.",
-        ) from None
+        raise validation_error(exc, f"scenario manifest {origin}") from None
     for query in scenario.queries:
         if query.file is None:
             continue
