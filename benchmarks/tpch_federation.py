@@ -56,7 +56,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -202,6 +202,22 @@ def _timed_runs(run: Any, job: dict[str, Any], first: float) -> tuple[list[float
     return times, wire, last
 
 
+def _measure(run: Callable[[], Any], job: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """One first run, then the timed ones: the query's figures and the last run's result
+    (``run`` returns the result and its row count)."""
+    t0 = time.perf_counter()
+    result, rows = run()
+    first = time.perf_counter() - t0
+    times, wire, last = _timed_runs(run, job, first)
+    if last is not None:
+        result, rows = last
+    entry: dict[str, Any] = {"first_seconds": first, "rows": rows, "times": times}
+    entry.update(best=min(times), wire=_mean_wire(wire))
+    if len(times) == 1 and last is None:
+        entry["note"] = "first run over the time limit: not repeated"
+    return entry, result
+
+
 def worker_guajie(job: dict[str, Any]) -> dict[str, Any]:
     from guajie.api import Session
     from guajie.catalog.ledger import Catalog
@@ -213,7 +229,6 @@ def worker_guajie(job: dict[str, Any]) -> dict[str, Any]:
 
     for query in job["queries"]:
         n, sql = str(query["n"]), query["sql"]
-        entry: dict[str, Any] = {}
         try:
 
             def run(sql: str = sql) -> Any:
@@ -221,15 +236,7 @@ def worker_guajie(job: dict[str, Any]) -> dict[str, Any]:
                 table = result.read_all()
                 return result, table.num_rows
 
-            t0 = time.perf_counter()
-            result, rows = run()
-            entry["first_seconds"] = first = time.perf_counter() - t0
-            times, wire, last = _timed_runs(run, job, first)
-            if last is not None:
-                result, rows = last
-            entry.update(rows=rows, times=times, best=min(times), wire=_mean_wire(wire))
-            if len(times) == 1 and last is None:
-                entry["note"] = "first run over the time limit: not repeated"
+            entry, result = _measure(run, job)
             plan = result.plan.to_dict(result.stats)
             entry["by_source"] = {
                 KIND_OF_SOURCE.get(s, s): v for s, v in plan["actual"]["by_source"].items()

@@ -180,7 +180,7 @@ class TrinoSide:
 
 def worker_trino(job: dict[str, Any]) -> dict[str, Any]:
     """Run the queries on Trino and, with ``embedded_too``, on the embedded engine too."""
-    from tpch_federation import _brief, _mean_wire, _tail_trace, _timed_runs
+    from tpch_federation import _brief, _measure, _tail_trace
 
     from guajie.api import Session
     from guajie.catalog.ledger import Catalog
@@ -198,7 +198,6 @@ def worker_trino(job: dict[str, Any]) -> dict[str, Any]:
         ):
             if engine == "embedded" and not job.get("embedded_too"):
                 continue
-            entry: dict[str, Any] = {}
             try:
 
                 def run(sql: str = sql, engine: str = engine) -> Any:
@@ -206,13 +205,7 @@ def worker_trino(job: dict[str, Any]) -> dict[str, Any]:
                     table = recorded.read_all()
                     return recorded, table.num_rows
 
-                t0 = time.perf_counter()
-                recorded, rows = run()
-                entry["first_seconds"] = first = time.perf_counter() - t0
-                times, wire, last = _timed_runs(run, job, first)
-                if last is not None:
-                    recorded, rows = last
-                entry.update(rows=rows, times=times, best=min(times), wire=_mean_wire(wire))
+                entry, recorded = _measure(run, job)
                 entry["fetched"] = recorded.run.fetched
                 if engine == "trino":
                     reads = recorded.result.reads()
