@@ -15,16 +15,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
-from tests.support.servers import LOOPBACK, _pdeathsig_preexec, free_port
+from tests.support.servers import LOOPBACK, _ManagedServer, _pdeathsig_preexec, free_port
 
 STARTUP_TIMEOUT = 30.0
 
 
 @dataclass
-class GuajieServer:
+class GuajieServer(_ManagedServer):
     """``guajie --home HOME serve`` with the given options, until ``stop()``."""
 
     home: Path
@@ -95,17 +94,6 @@ class GuajieServer:
             self.process.kill()
             self.process.wait(5)
         self.process = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def request(
