@@ -9,11 +9,13 @@ tracebacks.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock
@@ -311,19 +313,20 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise _api_error(exc, names | set(tables)) from None
         return render(table, body.format)
 
-    @app.get("/v1/catalog/datasets", summary="Datasets in the catalog", responses=_ERRORS)
-    def datasets(secret: Secret, source: str | None = None) -> list[dict[str, Any]]:
+    @contextlib.contextmanager
+    def token_session(secret: str | None, known: set[str] | None = None) -> Iterator[Any]:
+        """A session for a caller whose token holds; any failure becomes its HTTP error."""
         try:
             with pool.session(wait=settings.timeout) as session:
                 Tokens(session.catalog.store).authenticate(secret)
-                found = (
-                    session.catalog.datasets(source=source)
-                    if source
-                    else session.catalog.datasets()
-                )
-                return [_summary(d) for d in found]
+                yield session
         except Exception as exc:
-            raise _api_error(exc) from None
+            raise _api_error(exc, known) from None
+
+    @app.get("/v1/catalog/datasets", summary="Datasets in the catalog", responses=_ERRORS)
+    def datasets(secret: Secret, source: str | None = None) -> list[dict[str, Any]]:
+        with token_session(secret) as session:
+            return [_summary(d) for d in session.catalog.datasets(source=source)]
 
     @app.get(
         "/v1/catalog/datasets/{qualified_name}",
@@ -331,13 +334,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         responses=_ERRORS,
     )
     def dataset(qualified_name: str, secret: Secret) -> dict[str, Any]:
-        try:
-            with pool.session(wait=settings.timeout) as session:
-                Tokens(session.catalog.store).authenticate(secret)
-                found, _ = session.catalog.resolve(qualified_name)
-                return _detail(found)
-        except Exception as exc:
-            raise _api_error(exc, _parts(qualified_name)) from None
+        with token_session(secret, _parts(qualified_name)) as session:
+            found, _ = session.catalog.resolve(qualified_name)
+            return _detail(found)
 
     @app.get(
         "/v1/lineage/{qualified_name}",
@@ -347,13 +346,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     def lineage(qualified_name: str, secret: Secret) -> dict[str, Any]:
         from guajie.lineage.governance import Governance
 
-        try:
-            with pool.session(wait=settings.timeout) as session:
-                Tokens(session.catalog.store).authenticate(secret)
-                shown: dict[str, Any] = Governance(session.catalog).show(qualified_name)
-                return json.loads(json.dumps(shown, default=_jsonable))  # type: ignore[no-any-return]
-        except Exception as exc:
-            raise _api_error(exc, _parts(qualified_name)) from None
+        with token_session(secret, _parts(qualified_name)) as session:
+            shown: dict[str, Any] = Governance(session.catalog).show(qualified_name)
+            return json.loads(json.dumps(shown, default=_jsonable))  # type: ignore[no-any-return]
 
     return app
 
