@@ -30,7 +30,10 @@ sorting affect the whole output and are listed at dataset level, as OpenLineage'
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,8 +194,25 @@ def analyze(sql: str, view: CatalogView, *, dialect: str = "trino") -> QueryLine
     """Column-level lineage of ``sql`` against the catalog view ``view`` (no source touched)."""
     tree = parse_read_only(sql, dialect)
     tables = bind_tables(tree, view)
-    optimized = optimize_tree(tree, view, dialect, tables)
-    return _traced_or_inputs(optimized, tables)
+    key = (sql, dialect, tuple(sorted(tables, key=lambda t: t.qualified_name)))
+    with _CACHE_LOCK:
+        cached = _ANALYZED.get(key)
+        if cached is not None:
+            _ANALYZED.move_to_end(key)
+            return copy.deepcopy(cached)
+    found = _traced_or_inputs(optimize_tree(tree, view, dialect, tables), tables)
+    with _CACHE_LOCK:
+        _ANALYZED[key] = found
+        while len(_ANALYZED) > ANALYZED_CACHE_SIZE:
+            _ANALYZED.popitem(last=False)
+    return copy.deepcopy(found)
+
+
+# Lineage depends only on the query and the catalog entries it reads, as plans do, so a
+# query run again (a scenario, a dashboard) is traced once, not on every run.
+ANALYZED_CACHE_SIZE = 256
+_ANALYZED: OrderedDict[tuple[object, ...], QueryLineage] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
 def _traced_or_inputs(optimized: exp.Query, tables: list[TableInfo]) -> QueryLineage:
