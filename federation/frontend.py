@@ -12,9 +12,10 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import OptimizeError, ParseError, TokenError
-from sqlglot.optimizer import optimize
+from sqlglot.optimizer import RULES, optimize
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
 
 from guajie.catalog.errors import did_you_mean
 
@@ -237,13 +238,55 @@ def optimize_tree(
 
 
 def optimize_checked(
-    tree: exp.Expr, dialect: str, tables: list[TableInfo], policy: Policy | None = None
+    tree: exp.Expr,
+    dialect: str,
+    tables: list[TableInfo],
+    policy: Policy | None = None,
+    *,
+    keep_exists: bool = False,
 ) -> exp.Query:
+    """sqlglot's optimizer over a checked tree. ``keep_exists`` leaves EXISTS subqueries as
+    written: a local engine runs them as semi- and anti-joins, where sqlglot's decorrelated
+    form (array aggregates and list filters for a correlated ``<>``) is far slower."""
+    rules = tuple(
+        _unnest_keeping_exists if keep_exists and rule is unnest_subqueries else rule
+        for rule in RULES
+    )
     try:
-        optimized = optimize(tree, schema=sqlglot_schema(tables), dialect=dialect)  # type: ignore[arg-type]
+        optimized = optimize(tree, schema=sqlglot_schema(tables), dialect=dialect, rules=rules)  # type: ignore[arg-type]
     except OptimizeError as exc:
         raise _column_error(str(exc), tables, policy) from None
     return optimized  # type: ignore[return-value]
+
+
+def _unnest_keeping_exists(expression: exp.Expr) -> exp.Expr:
+    """sqlglot's ``unnest_subqueries`` with every EXISTS predicate set aside meanwhile."""
+    kept: dict[str, exp.Exists] = {}
+    for node in list(expression.find_all(exp.Exists)):
+        if node.find_ancestor(exp.Exists) is None:
+            _select_one(node.this)
+            name = f"__guajie_exists_{len(kept)}"
+            kept[name] = node
+            node.replace(exp.Anonymous(this=name))
+    expression = unnest_subqueries(expression)
+    for marker in list(expression.find_all(exp.Anonymous)):
+        original = kept.get(marker.name)
+        if original is not None:
+            marker.replace(original)
+    return expression
+
+
+def _select_one(query: exp.Expr) -> None:
+    """An EXISTS body's select list means nothing unless it makes the query an aggregate:
+    ``SELECT 1`` keeps the columns it names from being fetched."""
+    if (
+        isinstance(query, exp.Select)
+        and not query.args.get("group")
+        and not query.args.get("having")
+        and not query.args.get("distinct")
+        and not any(e.find(exp.AggFunc, exp.Window) for e in query.expressions)
+    ):
+        query.set("expressions", [exp.alias_(exp.Literal.number(1), "_one")])
 
 
 def _hidden_columns(tables: list[TableInfo], policy: Policy) -> dict[str, set[str]]:

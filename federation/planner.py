@@ -97,7 +97,7 @@ def _plan(
     policy: Policy | None = None,
 ) -> Plan:
     tree = checked_tree(tree, dialect, tables, policy)
-    optimized = optimize_checked(tree.copy(), dialect, tables, policy)
+    optimized = optimize_checked(tree.copy(), dialect, tables, policy, keep_exists=True)
     planner = _Planner(view, optimized)
     if len({t.source for t in tables}) == 1 and dialect_for(tables[0].kind) is not None:
         # One SQL source reads it all: it gets the query with its subqueries as written,
@@ -147,6 +147,8 @@ class _Planner:
         self._ids = itertools.count(1)
         self._base_rows: dict[str, int] = {}  # rows before the fragment's own filters
         self._pending: dict[str, Fragment] = {}  # candidate local fragments
+        # joined candidates: the FROM items they replace and their columns' names
+        self._joined: dict[str, tuple[list[tuple[str, exp.Expr]], dict[str, str]]] = {}
         self._pushed_ctes: dict[int, exp.CTE] = {}
 
     # -- scopes ------------------------------------------------------------------------
@@ -279,7 +281,9 @@ class _Planner:
             group_alias = f"_g{fragment.id[1:]}"
             for r in group:
                 by_alias[r.alias] = (fragment, names)
-            _replace_group(select, group, fragment, group_alias, names, scope)
+            _replace_group(
+                select, [(r.alias, r.table) for r in group], fragment, group_alias, names
+            )
 
         for r in relations:
             if r.alias in grouped:
@@ -361,32 +365,36 @@ class _Planner:
             if known:
                 self._base_rows[fragment.id] = max(known)
             by_alias[alias] = (fragment, {})
-        joined = self._joined_derived(computable, conjuncts, relations)
+        joined = self._joined_derived(select, computable, conjuncts, relations)
         if joined is not None:
             fragment, names = joined
             for alias in computable:
                 pending.pop(f"pending:{alias}", None)
                 by_alias[alias] = (fragment, names)
             pending[fragment.id] = (fragment, None)
+            members = [(alias, item) for alias, (item, _, _) in computable.items()]
+            self._joined[fragment.id] = (members, names)
         self._pending = {fid: f for fid, (f, _) in pending.items()}
         return pending
 
     def _joined_derived(
         self,
+        select: exp.Select,
         computable: dict[str, tuple[exp.Expr, list[exp.CTE], exp.Select]],
         conjuncts: list[exp.Expr],
         relations: dict[str, Fragment],
     ) -> tuple[Fragment, dict[str, str]] | None:
         """CTEs and derived tables that this SELECT joins with each other (a maximum and
         the rows that reach it, say): their join, computed locally, sends fewer keys than
-        any of them alone. Only a source of keys: the residual computes them as written."""
+        any of them alone, and the residual reads it instead of joining them again."""
         aliases = set(computable)
         among = [c for c in conjuncts if len(_aliases(c)) > 1 and _aliases(c) <= aliases]
         if len(aliases) < 2 or not among:
             return None
         names: dict[str, str] = {}
         selects = []
-        for c in conjuncts:
+        used = [exp.column(c, table=a) for a, cols in _needed_in(select).items() for c in cols]
+        for c in [*conjuncts, *used]:
             for col in c.find_all(exp.Column):
                 key = f"{col.table}.{col.name}"
                 if col.table in aliases and key not in names:
@@ -455,7 +463,9 @@ class _Planner:
                 d.from_fragment = fragment.id
             self.fragments.append(fragment)
             if body is None:
-                continue  # keys only: the residual computes the rows as written
+                members, names = self._joined.pop(pid)
+                _replace_group(select, members, fragment, f"_g{fragment.id[1:]}", names)
+                continue
             fragment.local_query = body.copy()
             body.replace(
                 exp.select(exp.Star()).from_(exp.Table(this=exp.to_identifier(fragment.relation)))
@@ -1104,22 +1114,24 @@ def _strip_table(node: exp.Expr) -> exp.Expr:
 
 def _replace_group(
     select: exp.Select,
-    group: list[_Relation],
+    members: list[tuple[str, exp.Expr]],
     fragment: Fragment,
     group_alias: str,
     names: dict[str, str],
-    scope: Scope,
 ) -> None:
-    aliases = {r.alias for r in group}
-    first, *rest = group
-    first.table.replace(
+    """Replace the FROM/JOIN items ``members`` (alias, item) of ``select`` by the one
+    relation of ``fragment``, whose columns ``names`` maps from ``alias.column``."""
+    aliases = {alias for alias, _ in members}
+    (_, first), *rest = members
+    rest_items = [item for _, item in rest]
+    first.replace(
         exp.Table(
             this=exp.to_identifier(fragment.relation),
             alias=exp.TableAlias(this=exp.to_identifier(group_alias)),
         )
     )
     joins = select.args.get("joins") or []
-    select.set("joins", [j for j in joins if not any(j.this is r.table for r in rest)] or None)
+    select.set("joins", [j for j in joins if not any(j.this is r for r in rest_items)] or None)
     # Columns of this SELECT and of subqueries nested in it; the root's CTE bodies have
     # their own tables, even when their aliases happen to match.
     parts = [v for k, v in select.args.items() if k not in ("with", "with_")]
@@ -1137,7 +1149,7 @@ def _replace_group(
                 column.replace(exp.column(names[key], table=group_alias, quoted=True))
     # If the FROM item was dropped as a non-first member, promote the first join.
     from_ = select.args.get("from_") or select.args.get("from")
-    if from_ is not None and any(from_.this is r.table for r in rest):
+    if from_ is not None and any(from_.this is r for r in rest_items):
         remaining = select.args.get("joins") or []
         if remaining:
             head = remaining.pop(0)

@@ -362,3 +362,38 @@ def test_a_cte_reading_another_pushed_cte_carries_its_definition(view):
     pushed = [f.sql() or "" for f in plan.fragments if f.source == "pg"]
     readers = [sql for sql in pushed if 'FROM "big"' in sql]
     assert readers and all(sql.startswith('WITH "big" AS (SELECT') for sql in readers), pushed
+
+
+def test_exists_subqueries_stay_semi_and_anti_joins_in_the_residual(view):
+    # sqlglot would decorrelate a correlated `<>` into ARRAY_AGG and list filters, which a
+    # local engine runs far slower than the semi- and anti-joins it plans itself.
+    plan = plan_query(
+        "SELECT e.name FROM pg.enterprise e JOIN files.filings f ON f.credit_code = e.credit_code "
+        "WHERE EXISTS (SELECT * FROM my.insured i WHERE i.credit_code = e.credit_code "
+        "AND i.month <> e.founded) "
+        "AND NOT EXISTS (SELECT 1 FROM lite.recipient r WHERE r.person_id = e.credit_code)",
+        view,
+    )
+    residual = plan.residual_sql or ""
+    assert "NOT EXISTS" in residual and residual.count("EXISTS") == 2
+    assert "ARRAY_AGG" not in residual.upper() and "LIST_FILTER" not in residual.upper()
+    insured = next(f for f in plan.fragments if f.source == "my")
+    assert "headcount" not in (insured.sql() or "")  # SELECT * in EXISTS fetches no column
+
+
+def test_joined_ctes_that_send_keys_are_computed_once(view):
+    # The largest total and the rows that reach it are joined locally to find the keys to
+    # send; the residual then reads that join instead of computing the CTEs again.
+    plan = plan_query(
+        "WITH totals AS (SELECT credit_code, sum(total_tax) AS tax FROM files.filings "
+        "GROUP BY credit_code) "
+        "SELECT e.name, t.tax FROM pg.enterprise e JOIN totals t ON t.credit_code = e.credit_code "
+        "WHERE t.tax = (SELECT max(tax) FROM totals)",
+        view,
+    )
+    (local,) = [f for f in plan.fragments if f.is_local]
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    assert [d.from_fragment for d in pg.dynamic_filters] == [local.id]
+    residual = plan.residual_sql or ""
+    assert local.relation in residual
+    assert "MAX(" not in residual.split("SELECT", 3)[-1].upper()
