@@ -76,6 +76,7 @@ class TableInfo:
     location: str | None = None
     format: str | None = None
     partitioning: tuple[str, ...] = ()
+    table_kind: str = "table"  # table, view, materialized_view, ... (the crawl's kind)
 
     @property
     def qualified_name(self) -> str:
@@ -159,6 +160,7 @@ def table_info(d: Dataset, kind: str) -> TableInfo:
         location=d.location,
         format=d.format,
         partitioning=tuple(d.partitioning),
+        table_kind=d.kind,
     )
 
 

@@ -74,6 +74,13 @@ class SourceDialect:
         """Rewrite a fragment so the source computes exactly what the query means."""
         return tree
 
+    def part_condition(
+        self, alias: str, schema: str, table: str, part: int, parts: int
+    ) -> exp.Expr | None:
+        """A condition on ``alias`` that keeps part ``part`` of ``parts`` disjoint slices
+        of the table, which together hold every row; None where the source has none."""
+        return None
+
 
 class PostgresDialect(SourceDialect):
     name = "postgresql"
@@ -112,6 +119,58 @@ class PostgresDialect(SourceDialect):
             return node
 
         return tree.transform(collate, copy=False)
+
+    def part_condition(
+        self, alias: str, schema: str, table: str, part: int, parts: int
+    ) -> exp.Expr | None:
+        return _postgres_part_condition(alias, schema, table, part, parts)
+
+
+def _postgres_part_condition(
+    alias: str, schema: str, table: str, part: int, parts: int
+) -> exp.Expr | None:
+    # Heap block ranges (TID Range Scans, PostgreSQL 14+): each connection reads only its
+    # own blocks, so a large scan or join runs on several server processes at once.
+    ctid = exp.column("ctid", table=alias, quoted=True)
+    terms: list[exp.Expr] = []
+    if part > 0:
+        terms.append(exp.GTE(this=ctid, expression=_block_bound(schema, table, part, parts)))
+    if part < parts - 1:
+        terms.append(
+            exp.LT(this=ctid.copy(), expression=_block_bound(schema, table, part + 1, parts))
+        )
+    return exp.and_(*terms) if terms else None
+
+
+def _block_bound(schema: str, table: str, part: int, parts: int) -> exp.Expr:
+    """The first heap block of slice ``part``, from the table's page count as of its last
+    VACUUM/ANALYZE: a stale count only unbalances the slices, the last one is open-ended."""
+    name = exp.Literal.string(
+        f'"{schema.replace(chr(34), chr(34) * 2)}"."{table.replace(chr(34), chr(34) * 2)}"'
+    )
+    pages = exp.cast(exp.column("relpages", table="c"), exp.DataType.build("BIGINT"))
+    block = exp.Div(
+        this=exp.Mul(this=pages, expression=exp.Literal.number(part)),
+        expression=exp.Literal.number(parts),
+        typed=True,  # integer division
+    )
+    tid = exp.Cast(
+        this=exp.Anonymous(this="FORMAT", expressions=[exp.Literal.string("(%s,0)"), block]),
+        to=exp.DataType.build("tid", dialect="postgres", udt=True),
+    )
+    lookup = (
+        exp.select(tid)
+        .from_(exp.table_("pg_class", db="pg_catalog", alias="c"))
+        .where(
+            exp.EQ(
+                this=exp.column("oid", table="c"),
+                expression=exp.cast(
+                    name, exp.DataType.build("regclass", dialect="postgres", udt=True)
+                ),
+            )
+        )
+    )
+    return exp.Subquery(this=lookup)
 
 
 def _unalias_order_key(ordered: exp.Ordered) -> exp.Expr | None:

@@ -188,7 +188,11 @@ class Executor:
             return _finish(_compute_local(fragment, done), fragment, fstats, started)
         connector = self.open_source(fragment.source)
         try:
-            if fragment.query is not None:
+            if fragment.query is not None and fragment.parts > 1:
+                table, fstats.sql, fstats.dynamic_filter_keys = self._fetch_slices(
+                    connector, fragment, done
+                )
+            elif fragment.query is not None:
                 fstats.sql, fstats.dynamic_filter_keys = _filtered_sql(fragment, done)
                 table = connector.fetch(fstats.sql).read_all()
             else:
@@ -196,6 +200,27 @@ class Executor:
         finally:
             connector.close()
         return _finish(table, fragment, fstats, started)
+
+    def _fetch_slices(
+        self, connector: Any, fragment: Fragment, done: dict[str, pa.Table]
+    ) -> tuple[pa.Table, str | None, int | None]:
+        """A sliced fragment: every slice at once, one connection each, rows concatenated."""
+        (whole, *sqls), keys = _filtered_sqls(fragment, done, [None, *range(fragment.parts)])
+
+        def fetch(part: int) -> pa.Table:
+            own = connector if part == 0 else self.open_source(fragment.source)
+            try:
+                table = own.fetch(sqls[part] or "").read_all()
+            finally:
+                if own is not connector:
+                    own.close()
+            return conform(table, fragment.output_types)
+
+        with ThreadPoolExecutor(max_workers=fragment.parts - 1) as pool:
+            rest = [pool.submit(fetch, part) for part in range(1, fragment.parts)]
+            first = fetch(0)
+            tables = [first, *(f.result() for f in rest)]
+        return pa.concat_tables(tables), whole, keys
 
     def _scan(
         self, connector: Any, fragment: Fragment, done: dict[str, pa.Table], stream: bool = False
@@ -495,6 +520,7 @@ def _streamable(plan: Plan) -> set[str]:
         if f.id not in waited_on
         and uses.get(f.relation, 0) == 1
         and f.limit is None
+        and f.parts == 1  # slices are fetched at once, not streamed
         # A stream has no row count for the local engine to plan its joins with: small
         # fragments are read whole, so that they become the build sides.
         and (f.estimated_rows is None or f.estimated_rows >= STREAM_MIN_ROWS)
@@ -551,11 +577,22 @@ def _distinct_keys(table: pa.Table, column: str) -> pa.Array:
 
 def _filtered_sql(fragment: Fragment, done: dict[str, Any]) -> tuple[str | None, int | None]:
     """The fragment's SQL restricted to the keys of the fragments it waits on."""
-    extra, keys, lists = _sql_dynamic_filter(fragment, done)
-    sql = fragment.sql(extra)
-    for marker, text in lists.items():
-        sql = sql.replace(marker, text, 1) if sql is not None else None
+    (sql,), keys = _filtered_sqls(fragment, done, [None])
     return sql, keys
+
+
+def _filtered_sqls(
+    fragment: Fragment, done: dict[str, Any], parts: list[int | None]
+) -> tuple[list[str | None], int | None]:
+    """:func:`_filtered_sql` for each slice in ``parts`` (None: the whole fragment)."""
+    extra, keys, lists = _sql_dynamic_filter(fragment, done)
+    sqls = []
+    for part in parts:
+        sql = fragment.sql(extra, part)
+        for marker, text in lists.items():
+            sql = sql.replace(marker, text, 1) if sql is not None else None
+        sqls.append(sql)
+    return sqls, keys
 
 
 def _sql_dynamic_filter(

@@ -51,6 +51,10 @@ class Fragment:
     # over other fragments (``inputs``), because its keys filter a source.
     local_query: exp.Query | None = None
     inputs: list[str] = field(default_factory=list)
+    # SQL sources: fetched as this many disjoint slices of one table (alias, schema,
+    # table) over as many connections at once, which the source runs in parallel.
+    parts: int = 1
+    part_table: tuple[str, str, str] | None = None
 
     @property
     def is_local(self) -> bool:
@@ -61,14 +65,25 @@ class Fragment:
         """The name under which the local engine sees this fragment's rows."""
         return f"__{self.id}"
 
-    def sql(self, extra: exp.Expr | None = None) -> str | None:
+    def sql(self, extra: exp.Expr | None = None, part: int | None = None) -> str | None:
+        """The SQL sent, with ``extra`` conditions, for one slice ``part`` of ``parts``."""
         if self.query is None:
             return None
         query = self.query
-        if extra is not None:
+        conditions = [extra] if extra is not None else []
+        if part is not None and self.part_table is not None:
+            from .dialects import dialect_for
+
+            dialect = dialect_for(self.kind)
+            condition = (
+                dialect.part_condition(*self.part_table, part, self.parts) if dialect else None
+            )
+            if condition is not None:
+                conditions.append(condition)
+        if conditions:
             query = query.copy()
             assert isinstance(query, exp.Select)
-            query = query.where(extra, copy=False)
+            query = query.where(*conditions, copy=False)
         return query.sql(dialect=self.dialect)
 
     def describe_scan(self) -> str:
@@ -95,6 +110,8 @@ class Fragment:
         if self.query is not None:
             out["dialect"] = self.dialect
             out["sql"] = self.sql()
+            if self.part_table is not None and self.parts > 1:
+                out["parts"] = {"count": self.parts, "table": self.part_table[0]}
         elif self.local_query is not None:
             out["local_sql"] = local_sql(self.local_query)
             out["inputs"] = self.inputs
@@ -196,6 +213,11 @@ class Plan:
             lines.append(head)
             if f.query is not None:
                 lines.extend("    " + line for line in (f.sql() or "").splitlines())
+                if f.part_table is not None and f.parts > 1:
+                    lines.append(
+                        f"    fetched as {f.parts} slices of {f.part_table[0]} at once "
+                        "(one connection each)"
+                    )
             elif f.local_query is not None:
                 lines.append(f"    computed locally first from {', '.join(f.inputs)}:")
                 lines.append("    " + local_sql(f.local_query))

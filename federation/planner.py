@@ -72,6 +72,45 @@ def plan_query(
     return copy.deepcopy(plan)
 
 
+# A SQL fragment over a table of at least this many rows is fetched as this many slices
+# at once, where the source can slice it (PostgreSQL: heap block ranges). A single
+# connection's scan or join runs on one server process; slices run on several.
+SLICED_FETCH_MIN_ROWS = 500_000
+SLICED_FETCH_PARTS = 2
+
+
+def _slice_large_fetch(fragment: Fragment, tables: dict[tuple[str, str, str], TableInfo]) -> None:
+    """Mark a plain scan or inner join over a large table to be fetched in slices."""
+    query = fragment.query
+    if not isinstance(query, exp.Select) or fragment.dialect is None:
+        return
+    if any(query.args.get(k) for k in ("group", "having", "distinct", "order", "limit", "offset")):
+        return
+    if query.args.get("with") or query.args.get("with_"):
+        return
+    if query.find(exp.AggFunc, exp.Window, exp.Subquery, exp.Exists, exp.SetOperation):
+        return
+    if not all(_is_inner(j) for j in query.args.get("joins") or []):
+        return
+    dialect = dialect_for(fragment.kind)
+    candidates = []
+    for table in query.find_all(exp.Table):
+        info = tables.get((fragment.source, table.db, table.name))
+        if info is None or info.row_count is None:
+            return
+        if info.table_kind in ("table", "materialized_view"):
+            candidates.append((info.row_count, table.alias_or_name, info))
+    if not candidates or dialect is None:
+        return
+    rows, alias, info = max(candidates, key=lambda c: c[0])
+    if rows < SLICED_FETCH_MIN_ROWS:
+        return
+    if dialect.part_condition(alias, info.schema, info.name, 0, SLICED_FETCH_PARTS) is None:
+        return
+    fragment.parts = SLICED_FETCH_PARTS
+    fragment.part_table = (alias, info.schema, info.name)
+
+
 # Plans are pure: the same SQL over the same catalog entries under the same grants plans
 # the same way, so the optimizer's work is done once per (query, datasets, grants).
 PLAN_CACHE_SIZE = 256
@@ -109,6 +148,10 @@ def _plan(
     if not planner.root_pushed:
         planner.run()
     residual = None if planner.root_pushed else optimized
+    if residual is not None:
+        by_name = {(t.source, t.schema, t.name): t for t in tables}
+        for fragment in planner.fragments:
+            _slice_large_fetch(fragment, by_name)
     columns = [s.alias_or_name for s in optimized.selects]
     return Plan(
         sql=optimized.sql(dialect="trino"),

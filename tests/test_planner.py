@@ -397,3 +397,57 @@ def test_joined_ctes_that_send_keys_are_computed_once(view):
     residual = plan.residual_sql or ""
     assert local.relation in residual
     assert "MAX(" not in residual.split("SELECT", 3)[-1].upper()
+
+
+def test_large_postgres_scans_and_joins_are_fetched_in_slices(view):
+    view.add(
+        table(
+            "pg", "postgresql", "public", "filing_log", 3_000_000, credit_code="string", n="int64"
+        )
+    )
+    plan = plan_query(
+        "SELECT e.name, sum(l.n) FROM pg.enterprise e JOIN pg.filing_log l "
+        "ON l.credit_code = e.credit_code JOIN my.insured i ON i.credit_code = e.credit_code "
+        "GROUP BY e.name",
+        view,
+    )
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    assert (pg.parts, pg.part_table) == (2, ("l", "public", "filing_log"))
+    first, second = pg.sql(part=0) or "", pg.sql(part=1) or ""
+    assert '"l"."ctid" <' in first and '"l"."ctid" >=' not in first
+    assert '"l"."ctid" >=' in second and '"l"."ctid" <' not in second
+    assert 'CAST(\'"public"."filing_log"\' AS REGCLASS)' in first
+    assert "ctid" not in (pg.sql() or "") and "2 slices of l" in plan.explain()
+    assert plan.to_dict()["fragments"][0]["parts"] == {"count": 2, "table": "l"}
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # small tables, an aggregate the source computes, a fragment that is the answer
+        "SELECT e.name FROM pg.enterprise e JOIN my.insured i ON i.credit_code = e.credit_code",
+        "SELECT l.credit_code, count(*) FROM pg.filing_log l GROUP BY l.credit_code",
+        "SELECT l.credit_code FROM pg.filing_log l WHERE l.n > 3",
+    ],
+)
+def test_fetches_that_are_not_sliced(view, sql):
+    view.add(
+        table(
+            "pg", "postgresql", "public", "filing_log", 3_000_000, credit_code="string", n="int64"
+        )
+    )
+    plan = plan_query(sql, view)
+    assert all(f.parts == 1 for f in plan.fragments)
+
+
+def test_views_are_not_sliced(view):
+    from dataclasses import replace
+
+    big = table("pg", "postgresql", "public", "filing_log", 3_000_000, credit_code="string")
+    view.add(replace(big, table_kind="view"))  # a view has no heap blocks to slice
+    plan = plan_query(
+        "SELECT e.name FROM pg.filing_log l JOIN my.insured i ON i.credit_code = l.credit_code "
+        "JOIN pg.enterprise e ON e.credit_code = l.credit_code",
+        view,
+    )
+    assert all(f.parts == 1 for f in plan.fragments)
