@@ -40,6 +40,7 @@ refuses ``time`` values outside 00:00–24:00.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import ssl
 import struct
@@ -365,7 +366,7 @@ class MySQLConnector(Connector):
         if target.sslmode and target.sslmode != "disabled":
             params["ssl"] = _ssl_context(target.sslmode)
         try:
-            conn = pymysql.connect(**params)
+            conn = _connection_class()(**params)
         except pymysql.Error as exc:
             raise self._connect_error(exc, target) from None
         except OSError as exc:  # includes ssl.SSLError
@@ -865,14 +866,31 @@ def _abandon(cursor: Any) -> None:
     cursor.connection = None
 
 
+@functools.cache
 def _ssl_context(mode: str) -> ssl.SSLContext:
+    # Loading the system's CA store takes ~20 ms; one context serves every connection.
     context = ssl.create_default_context()
-    if mode == "required":
+    if mode in ("required", "preferred"):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     elif mode == "verify_ca":
         context.check_hostname = False
     return context
+
+
+@functools.cache
+def _connection_class() -> type:
+    """pymysql's connection, reusing one TLS context for the TLS it tries by default
+    instead of building a new one (and loading the CA store) for every connection."""
+    import pymysql
+
+    class Connection(pymysql.connections.Connection):  # type: ignore[misc]
+        def _create_ssl_ctx(self, sslp: Any) -> Any:
+            if sslp == {}:  # no TLS settings given: pymysql's opportunistic attempt
+                return _ssl_context("preferred")
+            return super()._create_ssl_ctx(sslp)
+
+    return Connection
 
 
 def _ident(name: str) -> str:
