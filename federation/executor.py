@@ -35,6 +35,9 @@ IN_LIST_MAX_KEYS = 5_000  # beyond this PostgreSQL gets integer keys as an array
 MAX_LIST_KEYS = 100_000  # beyond this a SQL source gets a key range instead
 ARRAY_MAX_SHARE = PostgresDialect.max_key_share or 1.0
 FILE_IN_MAX_KEYS = 1_000_000
+# A sliced fragment whose sliced table gets keys for at most this share of its rows is
+# fetched whole: the source finds so few keys faster through an index than by scanning.
+SLICE_MAX_KEY_SHARE = 0.05
 BATCH_ROWS = 65_536
 STREAM_MIN_ROWS = 500_000  # fragments expected smaller are read whole before the residual
 
@@ -188,7 +191,7 @@ class Executor:
             return _finish(_compute_local(fragment, done), fragment, fstats, started)
         connector = self.open_source(fragment.source)
         try:
-            if fragment.query is not None and fragment.parts > 1:
+            if fragment.query is not None and fragment.parts > 1 and not _looks_up(fragment, done):
                 table, fstats.sql, fstats.dynamic_filter_keys = self._fetch_slices(
                     connector, fragment, done
                 )
@@ -356,8 +359,6 @@ def _compute_local(fragment: Fragment, done: dict[str, Any]) -> pa.Table:
     """A local fragment: DuckDB over the fragments it reads, before the residual."""
     import duckdb
 
-    from .plan import local_sql
-
     assert fragment.local_query is not None
     con = local_connection()
     try:
@@ -368,7 +369,7 @@ def _compute_local(fragment: Fragment, done: dict[str, Any]) -> pa.Table:
                 con.execute(f'CREATE TEMP VIEW "{name}" AS {relation.sql}')
             else:
                 con.register(name, relation)
-        return con.sql(local_sql(fragment.local_query)).to_arrow_table()
+        return con.sql(fragment.local_sql() or "").to_arrow_table()
     except duckdb.Error as exc:
         raise ExecutionError(
             f"The query failed while computing fragment {fragment.id} locally: "
@@ -573,6 +574,20 @@ def _distinct_keys(table: pa.Table, column: str) -> pa.Array:
         else pa.array([], table.schema.field(column).type)
     )
     return values.filter(pc.is_valid(values))
+
+
+def _looks_up(fragment: Fragment, done: dict[str, Any]) -> bool:
+    """Whether a few keys restrict the table a sliced fragment would slice: the source
+    then looks them up in an index, which slicing by heap blocks would turn into scans."""
+    if fragment.part_table is None or not fragment.table_rows:
+        return False
+    alias = fragment.part_table[0]
+    return any(
+        d.column.rpartition(".")[0] == alias
+        and len(_distinct_keys(done[d.from_fragment], d.from_column))
+        <= SLICE_MAX_KEY_SHARE * fragment.table_rows
+        for d in fragment.dynamic_filters
+    )
 
 
 def _filtered_sql(fragment: Fragment, done: dict[str, Any]) -> tuple[str | None, int | None]:

@@ -65,6 +65,12 @@ def parquet_view(fragment: Fragment, dataset: Any, expected: dict[str, Any]) -> 
     if not files:
         return None
     source = "read_parquet([{}])".format(", ".join(exp.Literal.string(f).sql() for f in files))
+    sql = fragment.text("parquet_view", lambda: _view_template(fragment))
+    return ParquetView(fragment, files, sql.replace('"__files__"', source, 1))
+
+
+def _view_template(fragment: Fragment) -> str:
+    """The view's SELECT over a placeholder relation that stands for the files."""
     columns: list[exp.Expr] = [exp.column(c, quoted=True) for c in fragment.columns] or [
         exp.alias_(exp.cast(exp.null(), "TINYINT"), "__one", quoted=True)
     ]
@@ -74,8 +80,7 @@ def parquet_view(fragment: Fragment, dataset: Any, expected: dict[str, Any]) -> 
         query = query.where(exp.and_(*[p.copy() for p in predicates]), copy=False)
     if fragment.limit is not None:
         query = query.limit(fragment.limit, copy=False)
-    sql = local_sql(query).replace('"__files__"', source, 1)
-    return ParquetView(fragment, files, sql)
+    return local_sql(query)
 
 
 def with_key_filters(view: ParquetView, keys: dict[str, str]) -> str:

@@ -6,6 +6,7 @@ actual rows and bytes per fragment in a separate :class:`RunStats`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ class Fragment:
     # table) over as many connections at once, which the source runs in parallel.
     parts: int = 1
     part_table: tuple[str, str, str] | None = None
+    _text: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_local(self) -> bool:
@@ -70,6 +72,8 @@ class Fragment:
         if self.query is None:
             return None
         query = self.query
+        if extra is None and part is None:
+            return self.text("sql", lambda: query.sql(dialect=self.dialect))
         conditions = [extra] if extra is not None else []
         if part is not None and self.part_table is not None:
             from .dialects import dialect_for
@@ -85,6 +89,21 @@ class Fragment:
             assert isinstance(query, exp.Select)
             query = query.where(*conditions, copy=False)
         return query.sql(dialect=self.dialect)
+
+    def local_sql(self) -> str | None:
+        """A local fragment's query in the local engine's SQL."""
+        query = self.local_query
+        return None if query is None else self.text("local", lambda: local_sql(query))
+
+    def text(self, key: str, make: Callable[[], str]) -> str:
+        """SQL text made from this fragment's trees, made once (a plan is not changed)."""
+        if key not in self._text:
+            self._text[key] = make()
+        return self._text[key]
+
+    def forget_texts(self) -> None:
+        """Drop the SQL texts made so far (for a copy whose trees may be changed)."""
+        self._text = {}
 
     def describe_scan(self) -> str:
         parts = [f"columns={', '.join(self.columns) or '(none)'}"]
@@ -113,7 +132,7 @@ class Fragment:
             if self.part_table is not None and self.parts > 1:
                 out["parts"] = {"count": self.parts, "table": self.part_table[0]}
         elif self.local_query is not None:
-            out["local_sql"] = local_sql(self.local_query)
+            out["local_sql"] = self.local_sql()
             out["inputs"] = self.inputs
         else:
             out["scan"] = {
@@ -166,10 +185,26 @@ class Plan:
     residual: exp.Query | None  # None: the single fragment's rows are the answer
     output_columns: list[str]
     datasets: list[str] = field(default_factory=list)
+    _residual_sql: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def residual_sql(self) -> str | None:
-        return local_sql(self.residual) if self.residual is not None else None
+        if self.residual is None:
+            return None
+        # A plan is not changed once made (the planner hands out copies to change).
+        if self._residual_sql is None:
+            self._residual_sql = local_sql(self.residual)
+        return self._residual_sql
+
+    def copy(self) -> Plan:
+        """A deep copy whose trees may be changed: no SQL text made from them is kept."""
+        import copy
+
+        plan = copy.deepcopy(self)
+        plan._residual_sql = None
+        for f in plan.fragments:
+            f.forget_texts()
+        return plan
 
     def fragment(self, fid: str) -> Fragment:
         return next(f for f in self.fragments if f.id == fid)

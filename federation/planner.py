@@ -17,7 +17,6 @@ case-insensitive collation, say) never changes the answer. Planning touches no s
 
 from __future__ import annotations
 
-import copy
 import itertools
 import threading
 from collections import OrderedDict
@@ -47,9 +46,17 @@ DYNAMIC_FILTER_CHAIN_MIN_ROWS = 50_000
 
 
 def plan_query(
-    sql: str, view: CatalogView, *, dialect: str = "trino", policy: Policy | None = None
+    sql: str,
+    view: CatalogView,
+    *,
+    dialect: str = "trino",
+    policy: Policy | None = None,
+    shared: bool = False,
 ) -> Plan:
     """Plan ``sql`` against the catalog snapshot ``view`` under ``policy``; touches no source.
+
+    ``shared`` hands out the cached plan itself, for callers that only read it (the
+    executor): its SQL texts are then generated once, not on every run.
 
     >>> plan = plan_query("SELECT 1", CatalogView())  # doctest: +SKIP
     """
@@ -63,13 +70,13 @@ def plan_query(
         if cached is not None:
             _PLANS.move_to_end(key)
     if cached is not None:
-        return copy.deepcopy(cached)
+        return cached if shared else cached.copy()
     plan = _plan(tree, tables, view, dialect, policy)
     with _CACHE_LOCK:
         _PLANS[key] = plan
         while len(_PLANS) > PLAN_CACHE_SIZE:
             _PLANS.popitem(last=False)
-    return copy.deepcopy(plan)
+    return plan if shared else plan.copy()
 
 
 # A SQL fragment over a table of at least this many rows is fetched as this many slices

@@ -69,6 +69,16 @@ class Session:
 
     def plan(self, sql: str, *, dialect: str | None = None, scenario: str | None = None) -> Plan:
         """The pushdown plan for ``sql`` under ``scenario``'s policy, touching no source."""
+        return self._plan(sql, dialect=dialect, scenario=scenario)
+
+    def _plan(
+        self,
+        sql: str,
+        *,
+        dialect: str | None = None,
+        scenario: str | None = None,
+        shared: bool = False,
+    ) -> Plan:
         from guajie.federation import plan_query
         from guajie.federation.catalog_view import LedgerView
 
@@ -77,6 +87,7 @@ class Session:
             LedgerView(self.catalog.store),
             dialect=dialect or self.dialect,
             policy=self.policy(scenario),
+            shared=shared,
         )
 
     def execute(
@@ -120,7 +131,8 @@ class Session:
             )
         from guajie.federation import Executor
 
-        plan = self.plan(sql, dialect=dialect, scenario=scenario)
+        # The executor only reads the plan: the cached one serves, its SQL made once.
+        plan = self._plan(sql, dialect=dialect, scenario=scenario, shared=True)
         sources = {s.name: s for s in self.catalog.sources()}
 
         def open_source(name: str) -> Connector:
