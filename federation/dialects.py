@@ -40,6 +40,9 @@ class SourceDialect:
     # Expression types this source cannot run, or runs with another meaning.
     unsupported: ClassVar[tuple[type[exp.Expr], ...]] = ()
     joins: ClassVar[bool] = True
+    # A table expected to keep more rows than this (after its own filters) is not joined
+    # inside the source: the source's joins cost more per row than fetching the rows.
+    max_join_rows: ClassVar[int | None] = None
     aggregates: ClassVar[bool] = True
     # How many join keys a dynamic filter may send (as a list of literals).
     max_filter_keys: ClassVar[int] = 100_000
@@ -207,6 +210,10 @@ class MySQLDialect(SourceDialect):
     name = "mysql"
     sqlglot_dialect = "mysql"
     unsupported = (exp.DateDiff,)
+    # Their joins are nested loops of index lookups, one per row of the larger side
+    # (MariaDB 10.11 has no hash join by default): slower than fetching that side with the
+    # other side's keys as a filter and joining locally.
+    max_join_rows = 100_000
 
     def why_not(self, node: exp.Expr) -> str | None:
         if isinstance(

@@ -144,6 +144,7 @@ def _plan(
 ) -> Plan:
     tree = checked_tree(tree, dialect, tables, policy)
     optimized = optimize_checked(tree.copy(), dialect, tables, policy, keep_exists=True)
+    _inline_table_ctes(optimized)
     planner = _Planner(view, optimized)
     if len({t.source for t in tables}) == 1 and dialect_for(tables[0].kind) is not None:
         # One SQL source reads it all: it gets the query with its subqueries as written,
@@ -354,6 +355,7 @@ class _Planner:
             keyed = {a: v for a, v in by_alias.items() if a in inner}
             pending = self._derived_relations(select, keyed, conjuncts)
             self._dynamic_filters(conjuncts, keyed, targets=inner)
+            self._keys_into_derived(select, conjuncts, keyed)
             self._adopt_local(pending, select)
 
     def _derived_relations(
@@ -559,8 +561,14 @@ class _Planner:
         by_source: dict[str, list[_Relation]] = {}
         for r in relations:
             dialect = dialect_for(r.info.kind)
-            if dialect is not None and dialect.joins:
-                by_source.setdefault(r.info.source, []).append(r)
+            if dialect is None or not dialect.joins:
+                continue
+            limit, rows = dialect.max_join_rows, r.info.row_count
+            if limit is not None and rows is not None:
+                own = [c for c in conjuncts if _aliases(c) == {r.alias}]
+                if rows * _selectivity(own, r.info) > limit:
+                    continue  # fetched apart, with the keys of the others as a filter
+            by_source.setdefault(r.info.source, []).append(r)
         groups: list[list[_Relation]] = []
         for members in by_source.values():
             if len(members) < 2:
@@ -771,6 +779,62 @@ class _Planner:
                 added = True
                 break
 
+    def _keys_into_derived(
+        self,
+        select: exp.Select,
+        conjuncts: list[exp.Expr],
+        by_alias: dict[str, tuple[Fragment, dict[str, str]]],
+    ) -> None:
+        """A CTE or derived table joined on one of its GROUP BY keys (a decorrelated
+        subquery: the cheapest supply cost per part) needs only the groups of the keys the
+        other side has: those keys filter the fragment the key column comes from."""
+        fragments = {f.id: f for f in self.fragments}
+        relations = {f.relation: f for f in self.fragments}
+        from_ = select.args.get("from_") or select.args.get("from")
+        items = [from_.this if from_ else None] + [
+            j.this for j in select.args.get("joins") or [] if _is_inner(j)
+        ]
+        bodies: dict[str, exp.Select] = {}
+        for item in items:
+            if isinstance(item, exp.Table) and not item.catalog:
+                body = _cte_body(select, item.name)
+            elif isinstance(item, exp.Subquery):
+                body = item.this
+            else:
+                continue
+            if isinstance(body, exp.Select) and _filters_by_key(body):
+                bodies[item.alias_or_name] = body
+        for c in conjuncts:
+            if not (isinstance(c, exp.EQ) and isinstance(c.left, exp.Column)):
+                continue
+            if not isinstance(c.right, exp.Column):
+                continue
+            for derived, other in ((c.left, c.right), (c.right, c.left)):
+                body = bodies.get(derived.table)
+                if body is None or other.table not in by_alias:
+                    continue
+                small, names = by_alias[other.table]
+                if small.id not in fragments or small.estimated_rows is None:
+                    continue
+                found = _key_source(body, derived.name, relations)
+                if found is None:
+                    continue
+                big, target, output = found
+                if big is small or small.estimated_rows > self._max_keys(big):
+                    continue
+                if (
+                    big.estimated_rows is not None
+                    and small.estimated_rows * DYNAMIC_FILTER_RATIO > big.estimated_rows
+                ):
+                    continue
+                if any(d.column == target for d in big.dynamic_filters):
+                    continue
+                if self._waits_on(small, big):
+                    continue
+                from_column = names.get(f"{other.table}.{other.name}", other.name)
+                arrow_type = big.output_types.get(output, "")
+                big.dynamic_filters.append(DynamicFilter(target, small.id, from_column, arrow_type))
+
     def _max_key_share(self, fragment: Fragment) -> float | None:
         dialect = dialect_for(fragment.kind) if fragment.query is not None else None
         return dialect.max_key_share if dialect else None
@@ -829,6 +893,116 @@ class _Planner:
 
 
 # -- tree helpers ----------------------------------------------------------------------------
+
+
+def _filters_by_key(body: exp.Select) -> bool:
+    """Whether keeping only some values of a projected GROUP BY column (or of any column,
+    without aggregates) keeps exactly the rows of those values."""
+    if any(body.args.get(k) for k in ("limit", "offset")) or body.find(exp.Window):
+        return False
+    aggregates = any(e.find(exp.AggFunc) for e in body.expressions)
+    return not aggregates or body.args.get("group") is not None
+
+
+def _key_source(
+    body: exp.Select, name: str, relations: dict[str, Fragment]
+) -> tuple[Fragment, str, str] | None:
+    """The fragment a projected key column of ``body`` comes from: (fragment, the column
+    as its dynamic filter names it, the column's output name), or None."""
+    projection = next((e for e in body.expressions if e.alias_or_name == name), None)
+    if projection is None:
+        return None
+    column = projection.this if isinstance(projection, exp.Alias) else projection
+    if not isinstance(column, exp.Column) or not column.table:
+        return None
+    group = body.args.get("group")
+    if group is not None and not any(g == column for g in group.expressions):
+        return None
+    from_ = body.args.get("from_") or body.args.get("from")
+    items = [from_.this if from_ else None] + [
+        j.this for j in body.args.get("joins") or [] if _is_inner(j)
+    ]
+    for item in items:
+        if not isinstance(item, exp.Table) or item.alias_or_name != column.table:
+            continue
+        fragment = relations.get(item.name)
+        if fragment is None or fragment.is_local:
+            return None
+        if fragment.query is None:
+            return fragment, column.name, column.name
+        selected = next((e for e in fragment.query.selects if e.alias_or_name == column.name), None)
+        source = selected.this if isinstance(selected, exp.Alias) else selected
+        if not isinstance(source, exp.Column):
+            return None
+        return fragment, f"{source.table}.{source.name}", column.name
+    return None
+
+
+def _inline_table_ctes(tree: exp.Expr) -> None:
+    """Put back the tables sqlglot's optimizer gathered into CTEs of one filtered table
+    because two scopes read them alike (a correlated subquery and its outer query): each
+    reader then gets its own fragment, with the filters and join keys of its own scope,
+    instead of one shared fragment of the whole table."""
+    for cte in list(tree.find_all(exp.CTE)):
+        body = cte.this
+        if not _plain_table_select(body):
+            continue
+        table = body.args["from_"].this if "from_" in body.args else body.args["from"].this
+        where = body.args.get("where")
+        readers = [
+            t
+            for t in tree.find_all(exp.Table)
+            if not t.db and t.name == cte.alias_or_name and t is not table
+        ]
+        if not readers or not all(_inner_reader(t) for t in readers):
+            continue
+        for reader in readers:
+            alias = reader.alias_or_name
+            select = reader.find_ancestor(exp.Select)
+            if where is not None and select is not None:
+                condition = where.this.copy()
+                for column in condition.find_all(exp.Column):
+                    column.set("table", exp.to_identifier(alias, quoted=True))
+                select.where(condition, copy=False)
+            replacement = table.copy()
+            replacement.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+            reader.replace(replacement)
+        with_ = cte.parent
+        cte.pop()
+        if isinstance(with_, exp.With) and not with_.expressions:
+            with_.pop()
+
+
+def _plain_table_select(body: exp.Expr) -> bool:
+    """``SELECT t.a AS a, ... FROM <catalog table> AS t [WHERE <on t alone>]``."""
+    if not isinstance(body, exp.Select) or body.args.get("joins"):
+        return False
+    from_ = body.args.get("from_") or body.args.get("from")
+    table = from_.this if from_ is not None else None
+    if not isinstance(table, exp.Table) or not table.catalog:
+        return False
+    if any(body.args.get(k) for k in ("group", "having", "distinct", "order", "limit", "offset")):
+        return False
+    alias = table.alias_or_name
+    for select in body.expressions:
+        column = select.this if isinstance(select, exp.Alias) else select
+        if not isinstance(column, exp.Column) or column.name != select.alias_or_name:
+            return False
+    where = body.args.get("where")
+    if where is not None and (
+        where.find(exp.Subquery, exp.AggFunc, exp.Window) or _aliases(where) != {alias}
+    ):
+        return False
+    return not _volatile(body)
+
+
+def _inner_reader(table: exp.Table) -> bool:
+    """Whether ``table`` is read in a FROM or an inner join, where a filter on it means
+    the same in the WHERE."""
+    parent = table.parent
+    if isinstance(parent, exp.From):
+        return True
+    return isinstance(parent, exp.Join) and _is_inner(parent)
 
 
 def _cte_body(select: exp.Select, name: str) -> exp.Expr | None:

@@ -353,7 +353,8 @@ def test_ors_give_up_their_common_join_and_each_table_its_own_filters(view):
 
 def test_a_cte_reading_another_pushed_cte_carries_its_definition(view):
     plan = plan_query(
-        "WITH big AS (SELECT credit_code, capital FROM pg.enterprise WHERE capital > 10), "
+        "WITH big AS (SELECT DISTINCT credit_code, capital FROM pg.enterprise "
+        "WHERE capital > 10), "
         "n AS (SELECT credit_code, count(*) AS k FROM big GROUP BY credit_code) "
         "SELECT i.headcount, n.k FROM my.insured i JOIN n ON n.credit_code = i.credit_code "
         "JOIN big ON big.credit_code = i.credit_code",
@@ -451,3 +452,70 @@ def test_views_are_not_sliced(view):
         view,
     )
     assert all(f.parts == 1 for f in plan.fragments)
+
+
+def test_a_subquery_grouped_by_the_join_key_gets_the_keys_of_its_query(view):
+    # Decorrelated, the subquery is grouped by credit_code and joined on it: only the
+    # groups of the enterprises kept are needed, so their keys filter its scan too.
+    plan = plan_query(
+        "SELECT e.name, i.headcount FROM pg.enterprise e JOIN my.insured i "
+        "ON i.credit_code = e.credit_code WHERE e.capital > 1000000 AND i.headcount = "
+        "(SELECT max(i2.headcount) FROM my.insured i2 WHERE i2.credit_code = e.credit_code)",
+        view,
+    )
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    reads = [f for f in plan.fragments if f.source == "my"]
+    assert len(reads) == 2
+    for read in reads:
+        assert [(d.column.split(".")[-1], d.from_fragment) for d in read.dynamic_filters] == [
+            ("credit_code", pg.id)
+        ]
+
+
+def test_a_cte_of_one_filtered_table_is_read_by_each_reader(view):
+    plan = plan_query(
+        "WITH ins AS (SELECT credit_code, headcount FROM my.insured WHERE headcount > 5) "
+        "SELECT e.name FROM pg.enterprise e JOIN ins ON ins.credit_code = e.credit_code "
+        "WHERE e.capital > 1000000 AND ins.headcount = "
+        "(SELECT max(headcount) FROM ins i2 WHERE i2.credit_code = e.credit_code)",
+        view,
+    )
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    reads = [f for f in plan.fragments if f.source == "my"]
+    assert len(reads) == 2
+    for read in reads:
+        assert "`headcount` > 5" in (read.sql() or "")
+        assert [d.from_fragment for d in read.dynamic_filters] == [pg.id]
+
+
+def test_mysql_does_not_join_a_large_table_itself(view):
+    # MariaDB joins by one index lookup per row of the large side: the large table is
+    # fetched apart, restricted to the small side's keys, and joined locally.
+    view.add(
+        table(
+            "my",
+            "mysql",
+            "hrss",
+            "unit",
+            500,
+            unit_id="int64",
+            credit_code="string",
+            unit_kind="string",
+        )
+    )
+    view.add(table("my", "mysql", "hrss", "branch", 900, unit_id="int64", city="string"))
+    plan = plan_query(
+        "SELECT i.month FROM my.insured i JOIN my.unit u ON u.unit_id = i.headcount "
+        "JOIN pg.district d ON d.district_code = u.unit_kind",
+        view,
+    )
+    insured = next(f for f in plan.fragments if "my.hrss.insured" in f.tables)
+    assert insured.tables == ["my.hrss.insured"]
+    assert [d.column for d in insured.dynamic_filters] == ["i.headcount"]
+    plan = plan_query(
+        "SELECT b.city FROM my.branch b JOIN my.unit u ON u.unit_id = b.unit_id "
+        "JOIN pg.district d ON d.district_code = u.unit_kind",
+        view,
+    )
+    joined = next(f for f in plan.fragments if f.source == "my")
+    assert sorted(joined.tables) == ["my.hrss.branch", "my.hrss.unit"] and "join" in joined.pushed
