@@ -7,6 +7,7 @@ DuckDB over the fetched Arrow tables (zero copy) and streams its result.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -153,7 +154,7 @@ class Executor:
                 if not ready:  # a cycle cannot be planned, but never hang on one
                     ready = pending
                 futures: dict[Future[tuple[pa.Table, FragmentStats]], Fragment] = {
-                    pool.submit(self._fetch, f, tables, views.get(f.id)): f for f in ready
+                    pool.submit(self._fetch, f, tables, views.get(f.id), stats): f for f in ready
                 }
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                 done, not_done = wait(futures, timeout=remaining, return_when=FIRST_EXCEPTION)
@@ -180,7 +181,11 @@ class Executor:
         return tables
 
     def _fetch(
-        self, fragment: Fragment, done: dict[str, pa.Table], view: ParquetView | None = None
+        self,
+        fragment: Fragment,
+        done: dict[str, pa.Table],
+        view: ParquetView | None = None,
+        stats: RunStats | None = None,
     ) -> tuple[pa.Table, FragmentStats]:
         started = time.perf_counter()
         fstats = FragmentStats()
@@ -188,7 +193,8 @@ class Executor:
             table, fstats.dynamic_filter_keys = _read_view(view, done)
             return _finish(table, fragment, fstats, started)
         if fragment.local_query is not None:
-            return _finish(_compute_local(fragment, done), fragment, fstats, started)
+            scans = stats.fragments if stats is not None else {}
+            return _finish(_compute_local(fragment, done, scans), fragment, fstats, started)
         connector = self.open_source(fragment.source)
         try:
             if fragment.query is not None and fragment.parts > 1 and not _looks_up(fragment, done):
@@ -355,21 +361,32 @@ def _finish(
     return table, fstats
 
 
-def _compute_local(fragment: Fragment, done: dict[str, Any]) -> pa.Table:
-    """A local fragment: DuckDB over the fragments it reads, before the residual."""
+def _compute_local(
+    fragment: Fragment, done: dict[str, Any], scans: dict[str, FragmentStats]
+) -> pa.Table:
+    """A local fragment: DuckDB over the fragments it reads, before the residual. The rows
+    it reads from Parquet in place count for their views in ``scans``."""
     import duckdb
 
     assert fragment.local_query is not None
     con = local_connection()
     try:
+        views = []
         for fid in fragment.inputs:
             relation = done[fid]
             name = f"__{fid}"
             if isinstance(relation, ParquetView):
                 con.execute(f'CREATE TEMP VIEW "{name}" AS {relation.sql}')
+                views.append(relation)
             else:
                 con.register(name, relation)
-        return con.sql(fragment.local_sql() or "").to_arrow_table()
+        if views:
+            con.execute("PRAGMA enable_profiling = 'no_output'")
+        table = con.sql(fragment.local_sql() or "").to_arrow_table()
+        if views:
+            with contextlib.suppress(duckdb.Error):
+                record_scans(con.get_profiling_information(format="json"), views, scans)
+        return table
     except duckdb.Error as exc:
         raise ExecutionError(
             f"The query failed while computing fragment {fragment.id} locally: "

@@ -97,7 +97,8 @@ def with_key_filters(view: ParquetView, keys: dict[str, str]) -> str:
 
 
 def record_scans(profile: str, views: list[ParquetView], stats: dict[str, FragmentStats]) -> None:
-    """Rows and bytes each view's scans produced, from DuckDB's JSON profile of the residual.
+    """Rows and bytes each view's scans produced, from DuckDB's JSON profile of a query
+    (the residual's or a local fragment's), added to what they read before.
 
     Views over the same files cannot be told apart in the profile: their scans' rows are
     shared out evenly, so per-source totals are exact and per-fragment figures approximate.
@@ -131,5 +132,8 @@ def record_scans(profile: str, views: list[ParquetView], stats: dict[str, Fragme
         for i, view in enumerate(group):
             s = stats.setdefault(view.fragment.id, FragmentStats())
             share = len(group) - i  # the first views take the remainders
-            s.rows, s.bytes = rows // share, size // share
-            rows, size = rows - s.rows, size - s.bytes
+            taken_rows, taken_bytes = rows // share, size // share
+            # A view read by a local fragment and by the residual counts both reads.
+            s.rows += taken_rows
+            s.bytes += taken_bytes
+            rows, size = rows - taken_rows, size - taken_bytes
