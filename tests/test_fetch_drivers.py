@@ -416,6 +416,39 @@ def test_pg_stopped_early_releases_the_connection(pg: Db, path: str) -> None:
         time.sleep(0.1)
 
 
+def test_pg_connections_are_reused_without_what_a_statement_changed(
+    pg: Db, fast_only: None
+) -> None:
+    """A connection that finished a fetch serves the next one, in a new read-only
+    transaction at UTC: a setting or a session lock taken by the first is gone."""
+    first = _fetch(
+        pg,
+        "SELECT pg_backend_pid() AS pid, set_config('TimeZone', 'Asia/Shanghai', false) AS tz, "
+        "set_config('work_mem', '77MB', false) AS w, pg_try_advisory_lock(4242) AS locked",
+    ).to_pylist()[0]
+    second = _fetch(
+        pg,
+        "SELECT pg_backend_pid() AS pid, current_setting('TimeZone') AS tz, "
+        "current_setting('work_mem') AS w, current_setting('transaction_read_only') AS ro",
+    ).to_pylist()[0]
+    assert first["locked"] and first["w"] == "77MB"
+    assert second["pid"] == first["pid"]  # the same server process: no new login
+    assert (second["tz"], second["ro"]) == ("UTC", "on") and second["w"] != "77MB"
+    conninfo = make_conninfo(pg.server.admin_conninfo, dbname=TEST_DB)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(4242)").fetchone()
+        assert row is not None and row[0], "the session lock outlived its fetch"
+
+
+def test_pg_a_pooled_connection_the_server_dropped_is_replaced(pg: Db, fast_only: None) -> None:
+    pid = _fetch(pg, "SELECT pg_backend_pid() AS pid").column("pid")[0].as_py()
+    conninfo = make_conninfo(pg.server.admin_conninfo, dbname=TEST_DB)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    again = _fetch(pg, "SELECT pg_backend_pid() AS pid").column("pid")[0].as_py()
+    assert again != pid
+
+
 @pytest.mark.parametrize(
     "sql",
     [

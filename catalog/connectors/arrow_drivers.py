@@ -15,10 +15,13 @@ handles, error-text clean-up, vectorised conversions and re-batching.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Context, Decimal, InvalidOperation
@@ -63,13 +66,70 @@ class AdbcDatabases:
     cost one login (about 12 ms). Handles are not safe for concurrent use, so connections
     are made under a lock. A handle whose type catalogue went stale (a type created since)
     is dropped with :meth:`forget`.
+
+    Connections are pooled: :meth:`checkout` hands out one that finished a fetch cleanly
+    (rolled back by :meth:`checkin`, which undoes whatever settings its statement changed),
+    so a fetch costs no login and, over a slow link, none of a login's round trips.
     """
 
     MAX_HANDLES = 8
+    # Connections that finished a fetch cleanly wait here for the next one (a login costs
+    # ~12 ms on loopback and several round trips over a slow link), for so long at most.
+    IDLE_SECONDS = 30.0
+    MAX_IDLE = 4
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._handles: OrderedDict[str, Any] = OrderedDict()
+        self._idle: dict[str, list[tuple[float, Any]]] = {}
+        self._pid = os.getpid()
+
+    def checkout(self, uri: str) -> tuple[Any, bool]:
+        """A connection to ``uri``: an idle one (True) or a new one (False), not in
+        autocommit. The caller starts each use with its own transaction settings."""
+        stale: list[Any] = []
+        found = None
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child never shares its parent's sockets
+                self._idle, self._handles, self._pid = {}, OrderedDict(), os.getpid()
+            idle = self._idle.get(uri, [])
+            now = time.monotonic()
+            while idle and found is None:
+                since, conn = idle.pop()
+                if now - since <= self.IDLE_SECONDS:
+                    found = conn
+                else:
+                    stale.append(conn)
+        for conn in stale:
+            with contextlib.suppress(Exception):
+                conn.close()
+        if found is not None:
+            return found, True
+        conn = self.connect(uri)
+        try:
+            conn.set_options(**{"adbc.connection.autocommit": "false"})
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
+        return conn, False
+
+    def checkin(self, uri: str, conn: Any) -> None:
+        """Give back a connection whose fetch ended cleanly. Its transaction is rolled
+        back, which also undoes any setting the fetch's statement changed."""
+        try:
+            conn.rollback()
+        except Exception:
+            with contextlib.suppress(Exception):
+                conn.close()
+            return
+        with self._lock:
+            idle = self._idle.setdefault(uri, [])
+            if self._pid == os.getpid() and len(idle) < self.MAX_IDLE:
+                idle.append((time.monotonic(), conn))
+                return
+        with contextlib.suppress(Exception):
+            conn.close()
 
     def connect(self, uri: str) -> Any:
         """A new ``AdbcConnection`` (autocommit) to ``uri``; raises the driver's errors."""
@@ -94,6 +154,10 @@ class AdbcDatabases:
     def forget(self, uri: str) -> None:
         with self._lock:
             self._handles.pop(uri, None)
+            idle = self._idle.pop(uri, [])
+        for _, conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 ADBC_DATABASES = AdbcDatabases()

@@ -20,7 +20,8 @@ Partitions are folded into their partitioned table: they are not datasets of the
 their row counts, sizes and change counters add up to the parent's.
 
 :meth:`PostgresConnector.fetch` runs a fragment in a read-only transaction with the session
-time zone at UTC. With ``adbc-driver-postgresql`` installed, the driver decodes rows in native
+time zone at UTC. Driver connections are kept between fetches and rolled back after each,
+which also drops any setting or session advisory lock the statement took. With ``adbc-driver-postgresql`` installed, the driver decodes rows in native
 code and batches stream as they arrive; results holding a type it cannot report exactly
 (numeric and inet arrays, ranges, types created after this process first connected) come
 through a server-side cursor instead, converted in Python, as they do without the driver.
@@ -1131,24 +1132,18 @@ class PostgresConnector(Connector):
         assert found is not None
         manager = found[0]
         uri = self._adbc_uri()
-        try:
-            conn = ADBC_DATABASES.connect(uri)
-        except manager.Error as exc:
-            raise self._connect_error(
-                Exception(redact_secret(adbc_connect_text(exc), self.password)), self.target
-            ) from None
-        except Exception:
+        conn = self._adbc_session(uri)
+        if conn is None:
             return None  # the driver itself cannot be used here: the row path reports why
         handles: list[Any] = [conn]
+
+        def give_back() -> None:
+            # The connection waits for the next fetch; everything else is closed.
+            handles.remove(conn)
+            _close_all(handles)
+            ADBC_DATABASES.checkin(uri, conn)
+
         try:
-            conn.set_options(**{"adbc.connection.autocommit": "false"})
-            for setting in ("SET TRANSACTION READ ONLY", "SET LOCAL TimeZone = 'UTC'"):
-                stmt = manager.AdbcStatement(conn)
-                handles.append(stmt)
-                stmt.set_sql_query(setting)
-                stmt.execute_update()
-                stmt.close()
-                handles.pop()
             stmt = manager.AdbcStatement(conn)
             handles.append(stmt)
             stmt.set_sql_query(statement + "\n")  # a trailing line comment stays closed
@@ -1161,7 +1156,9 @@ class PostgresConnector(Connector):
                     for f in described
                 ):
                     ADBC_DATABASES.forget(uri)  # its type catalogue may predate a new type
-                _close_all(handles)
+                    _close_all(handles)
+                else:
+                    give_back()
                 return None
             query, checks = _adbc_query(statement, columns)
             stmt.set_sql_query(query)
@@ -1194,6 +1191,7 @@ class PostgresConnector(Connector):
                     try:
                         batch = reader.read_next_batch()
                     except StopIteration:
+                        give_back()
                         return
                     except Exception as exc:
                         raise self._adbc_query_error(exc, "reading the query's rows") from None
@@ -1206,9 +1204,37 @@ class PostgresConnector(Connector):
                         ) from None
                     yield from rebatch([converted], FETCH_BATCH_ROWS)
             finally:
-                _close_all(handles)
+                _close_all(handles)  # a stream left unfinished closes its connection
 
         return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def _adbc_session(self, uri: str) -> Any | None:
+        """A connection in a fresh read-only transaction at UTC, or None when the driver
+        cannot be used. An idle connection that no longer answers is replaced once."""
+        manager = adbc_postgresql()[0]  # type: ignore[index]
+        for attempt in range(2):
+            try:
+                conn, reused = ADBC_DATABASES.checkout(uri)
+            except manager.Error as exc:
+                raise self._connect_error(
+                    Exception(redact_secret(adbc_connect_text(exc), self.password)), self.target
+                ) from None
+            except Exception:
+                return None
+            stmt = None
+            try:
+                stmt = manager.AdbcStatement(conn)
+                # One round trip: the transaction's settings, and no session advisory lock
+                # left by an earlier statement on this connection.
+                stmt.set_sql_query(_SESSION_SETUP)
+                stmt.execute_update()
+                stmt.close()
+                return conn
+            except Exception as exc:
+                _close_all([conn, stmt] if stmt is not None else [conn])
+                if not reused or attempt:
+                    raise self._adbc_query_error(exc, "starting the transaction") from None
+        return None
 
     def _adbc_query_error(self, exc: BaseException, doing: str) -> Exception:
         message = redact_secret(adbc_server_message(exc), self.password)
@@ -1307,6 +1333,11 @@ def _looks_like_a_query(statement: str) -> bool:
     """
     noise = _LEADING_NOISE_RE.match(statement)
     return bool(_QUERY_START_RE.match(statement, noise.end() if noise else 0))
+
+
+_SESSION_SETUP = (
+    "SET TRANSACTION READ ONLY; SET LOCAL TimeZone = 'UTC'; SELECT pg_advisory_unlock_all()"
+)
 
 
 def _close_all(handles: list[Any]) -> None:
