@@ -39,6 +39,7 @@ transport error is logged as a warning.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -472,7 +473,9 @@ def _without_user(url: str) -> str:
     return parts._replace(netloc=parts.netloc.split("@", 1)[1]).geturl()
 
 
+@functools.cache
 def _client_version() -> str:
+    # Reading a package's metadata costs about a millisecond: once per process.
     try:
         from importlib.metadata import version
 
