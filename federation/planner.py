@@ -1001,7 +1001,10 @@ def _inner_reader(table: exp.Table) -> bool:
     the same in the WHERE."""
     parent = table.parent
     if isinstance(parent, exp.From):
-        return True
+        # The FROM item supplies nulls to a RIGHT or FULL join that follows it.
+        select = parent.parent
+        joins = select.args.get("joins") or [] if isinstance(select, exp.Select) else []
+        return all(j.side not in ("RIGHT", "FULL") for j in joins)
     return isinstance(parent, exp.Join) and _is_inner(parent)
 
 

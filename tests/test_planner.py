@@ -519,3 +519,16 @@ def test_mysql_does_not_join_a_large_table_itself(view):
     )
     joined = next(f for f in plan.fragments if f.source == "my")
     assert sorted(joined.tables) == ["my.hrss.branch", "my.hrss.unit"] and "join" in joined.pushed
+
+
+def test_a_cte_read_on_the_null_supplying_side_keeps_its_filter_inside(view):
+    # Put back as the table, its filter would land in the WHERE and drop the rows the
+    # RIGHT JOIN supplies with nulls.
+    plan = plan_query(
+        "WITH ins AS (SELECT credit_code, headcount FROM my.insured WHERE headcount > 5) "
+        "SELECT e.name, ins.headcount FROM ins RIGHT JOIN pg.enterprise e "
+        "ON e.credit_code = ins.credit_code",
+        view,
+    )
+    residual = plan.residual_sql or ""
+    assert "RIGHT JOIN" in residual and "WHERE" not in residual.split("RIGHT JOIN")[-1]
