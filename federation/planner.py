@@ -797,6 +797,10 @@ class _Planner:
         bodies: dict[str, exp.Select] = {}
         for item in items:
             if isinstance(item, exp.Table) and not item.catalog:
+                # A CTE read elsewhere too needs its other groups there.
+                readers = [t for t in self.tree.find_all(exp.Table) if t.name == item.name]
+                if sum(1 for t in readers if not t.db) != 1:
+                    continue
                 body = _cte_body(select, item.name)
             elif isinstance(item, exp.Subquery):
                 body = item.this

@@ -532,3 +532,15 @@ def test_a_cte_read_on_the_null_supplying_side_keeps_its_filter_inside(view):
     )
     residual = plan.residual_sql or ""
     assert "RIGHT JOIN" in residual and "WHERE" not in residual.split("RIGHT JOIN")[-1]
+
+
+def test_a_grouped_cte_read_twice_keeps_every_group(view):
+    # The join needs the groups of the enterprises kept; the count needs them all.
+    plan = plan_query(
+        "WITH t AS (SELECT credit_code, max(headcount) AS m FROM my.insured GROUP BY credit_code) "
+        "SELECT e.name, t.m, (SELECT count(*) FROM t) AS n FROM pg.enterprise e "
+        "JOIN t ON t.credit_code = e.credit_code WHERE e.capital > 1000000",
+        view,
+    )
+    insured = [f for f in plan.fragments if f.source == "my"]
+    assert insured and all(not f.dynamic_filters for f in insured)
