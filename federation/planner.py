@@ -764,6 +764,9 @@ class _Planner:
                     continue  # the source would filter at more cost than it saves
                 if any(d.column == target for d in big.dynamic_filters):
                     continue  # a smaller side already restricts this column
+                distinct = self._distinct_values(big, b_col)
+                if distinct is not None and small.estimated_rows >= distinct:
+                    continue  # keys for every value the column has: nothing to remove
                 base = self._base_rows.get(small.id)
                 kept = small.estimated_rows / base if base else None
                 if kept is not None and kept > DYNAMIC_FILTER_MAX_KEPT and big.dynamic_filters:
@@ -838,6 +841,20 @@ class _Planner:
                 from_column = names.get(f"{other.table}.{other.name}", other.name)
                 arrow_type = big.output_types.get(output, "")
                 big.dynamic_filters.append(DynamicFilter(target, small.id, from_column, arrow_type))
+
+    def _distinct_values(self, fragment: Fragment, column: exp.Column) -> int | None:
+        """The crawled number of distinct values of ``column`` (alias.name as the query
+        names it) in the table ``fragment`` reads it from, where known."""
+        if fragment.query is None:
+            info = self.view.get(fragment.tables[0]) if len(fragment.tables) == 1 else None
+        else:
+            table = next(
+                (t for t in fragment.query.find_all(exp.Table) if t.alias_or_name == column.table),
+                None,
+            )
+            info = self.view.get(f"{fragment.source}.{table.db}.{table.name}") if table else None
+        found = info.column(column.name) if info else None
+        return found.distinct_count if found else None
 
     def _max_key_share(self, fragment: Fragment) -> float | None:
         dialect = dialect_for(fragment.kind) if fragment.query is not None else None

@@ -544,3 +544,25 @@ def test_a_grouped_cte_read_twice_keeps_every_group(view):
     )
     insured = [f for f in plan.fragments if f.source == "my"]
     assert insured and all(not f.dynamic_filters for f in insured)
+
+
+@pytest.mark.parametrize("distinct, filtered", [(20, False), (5_000, True)])
+def test_keys_for_every_value_of_the_column_are_not_sent(view, distinct, filtered):
+    # 20 districts joined whole: their keys name every district an enterprise can have.
+    from dataclasses import replace
+
+    from guajie.federation import ColumnInfo
+
+    big = view.get("pg.public.enterprise")
+    columns = tuple(
+        ColumnInfo(c.name, c.arrow_type, distinct_count=distinct if c.name == "name" else None)
+        for c in big.columns
+    )
+    view.add(replace(big, columns=columns))
+    view.add(table("lite", "sqlite", "main", "town", 20, town="string", label="string"))
+    plan = plan_query(
+        "SELECT e.credit_code, t.label FROM pg.enterprise e JOIN lite.town t ON t.town = e.name",
+        view,
+    )
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    assert bool(pg.dynamic_filters) is filtered
