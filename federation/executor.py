@@ -197,7 +197,12 @@ class Executor:
             return _finish(_compute_local(fragment, done, scans), fragment, fstats, started)
         connector = self.open_source(fragment.source)
         try:
-            if fragment.query is not None and fragment.parts > 1 and not _looks_up(fragment, done):
+            if (
+                fragment.query is not None
+                and fragment.parts > 1
+                and not _looks_up(fragment, done)
+                and connector.reads_in_slices()
+            ):
                 table, fstats.sql, fstats.dynamic_filter_keys = self._fetch_slices(
                     connector, fragment, done
                 )

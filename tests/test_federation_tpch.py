@@ -177,6 +177,26 @@ def test_large_postgres_fetches_in_slices_give_the_same_answers(tpch, reference,
     finally:
         connector.close()
     assert sum(counts) == whole and sum(1 for c in counts if c) >= 2, (counts, whole)
+    assert connector.reads_in_slices()  # PostgreSQL 15
+
+    # A server that would scan the whole table for each slice gets the fragment whole.
+    from guajie.catalog.connectors.postgres import PostgresConnector
+
+    sent: list[str] = []
+    fetch = PostgresConnector.fetch
+    monkeypatch.setattr(PostgresConnector, "reads_in_slices", lambda self: False)
+    monkeypatch.setattr(
+        PostgresConnector, "fetch", lambda self, sql: sent.append(sql) or fetch(self, sql)
+    )
+    expected = reference.sql(sqlglot.transpile(load_query(9), read="trino", write="duckdb")[0])
+    assert_same_result(
+        tpch.query(federated_sql(9)),
+        expected.to_arrow_table(),
+        ordered=is_ordered(9),
+        order_by=ORDER_BY.get(9),
+        float_tol=TOLERANCE.get(9, 1e-6),
+    )
+    assert sent and not any("ctid" in sql for sql in sent)
 
 
 @pytest.mark.parametrize("n", [15, 18])

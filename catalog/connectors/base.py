@@ -125,6 +125,12 @@ class Connector(ABC):
         """Run one pushed-down fragment in the source's own dialect and stream Arrow."""
         raise SourceError(self.source.name, f"{self.kind} sources do not run SQL fragments.")
 
+    def reads_in_slices(self) -> bool:
+        """Whether the server reads a slice of a table's storage without scanning the rest
+        (the planner's slice conditions then divide the work; elsewhere they would repeat
+        it). Checked once per server and process."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - most connectors hold nothing open
         """Release connections."""
 

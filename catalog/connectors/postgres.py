@@ -1208,6 +1208,20 @@ class PostgresConnector(Connector):
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 
+    def reads_in_slices(self) -> bool:
+        """PostgreSQL 14 and later scan a ``ctid`` range by itself (TID Range Scan); older
+        servers and look-alikes that report an older version would scan everything."""
+        key = self.target.address + "/" + self.target.database
+        known = _SLICES.get(key)
+        if known is None:
+            try:
+                table = self.fetch("SELECT current_setting('server_version_num') AS v").read_all()
+                version = int(table.column(0)[0].as_py() or 0)
+            except Exception:
+                return False  # never slice on a guess; the fetch itself reports real errors
+            known = _SLICES[key] = version >= 140000
+        return known
+
     def _adbc_session(self, uri: str) -> Any | None:
         """A connection in a fresh read-only transaction at UTC, or None when the driver
         cannot be used. An idle connection that no longer answers is replaced once."""
@@ -1334,6 +1348,8 @@ def _looks_like_a_query(statement: str) -> bool:
     noise = _LEADING_NOISE_RE.match(statement)
     return bool(_QUERY_START_RE.match(statement, noise.end() if noise else 0))
 
+
+_SLICES: dict[str, bool] = {}  # server address/database -> reads_in_slices()
 
 _SESSION_SETUP = (
     "SET TRANSACTION READ ONLY; SET LOCAL TimeZone = 'UTC'; SELECT pg_advisory_unlock_all()"
