@@ -206,6 +206,7 @@ class Executor:
                 table, fstats.sql, fstats.dynamic_filter_keys = self._fetch_slices(
                     connector, fragment, done
                 )
+                fstats.slices = fragment.parts
             elif fragment.query is not None:
                 fstats.sql, fstats.dynamic_filter_keys = _filtered_sql(fragment, done)
                 table = connector.fetch(fstats.sql).read_all()

@@ -157,6 +157,7 @@ class FragmentStats:
     seconds: float = 0.0
     sql: str | None = None  # as actually sent, dynamic filters included
     dynamic_filter_keys: int | None = None
+    slices: int = 1  # connections a sliced fragment was fetched over (1: fetched whole)
 
 
 @dataclass
@@ -216,6 +217,8 @@ class Plan:
             if stats is not None and f.id in stats.fragments:
                 s = stats.fragments[f.id]
                 d["actual"] = {"rows": s.rows, "bytes": s.bytes, "seconds": round(s.seconds, 4)}
+                if f.parts > 1:
+                    d["actual"]["slices"] = s.slices
                 if s.sql and s.sql != d.get("sql"):
                     d["sql_sent"] = s.sql
                 if s.dynamic_filter_keys is not None:
@@ -251,7 +254,8 @@ class Plan:
                 if f.part_table is not None and f.parts > 1:
                     lines.append(
                         f"    fetched as {f.parts} slices of {f.part_table[0]} at once "
-                        "(one connection each)"
+                        "(one connection each) where the server reads slices by themselves "
+                        "and the keys sent do not make it an index lookup"
                     )
             elif f.local_query is not None:
                 lines.append(f"    computed locally first from {', '.join(f.inputs)}:")
@@ -266,6 +270,12 @@ class Plan:
             if stats is not None and f.id in stats.fragments:
                 s = stats.fragments[f.id]
                 lines.append(f"    actual: {s.rows:,} rows, {s.bytes:,} bytes, {s.seconds:.3f} s")
+                if f.parts > 1:
+                    lines.append(
+                        f"    fetched in {s.slices} slices, each adding its ctid range"
+                        if s.slices > 1
+                        else "    fetched whole"
+                    )
                 if s.sql and s.sql != f.sql():
                     lines.append(f"    sent: {_abbreviate(s.sql)}")
         if self.residual is not None:

@@ -167,6 +167,9 @@ def test_large_postgres_fetches_in_slices_give_the_same_answers(tpch, reference,
         sliced += [f for f in result.plan.fragments if f.parts == 3 and f.source == "pg"]
     assert sliced
     assert "3 slices" in result.plan.explain()
+    last = [f for f in result.plan.fragments if f.parts == 3]  # Q21's orders, 72k keys
+    assert [result.stats.fragments[f.id].slices for f in last] == [3]
+    assert "fetched in 3 slices" in result.plan.explain(result.stats)
 
     fragment = next(f for f in sliced if not f.dynamic_filters)
     source = next(s for s in tpch.catalog.sources() if s.name == "pg")
