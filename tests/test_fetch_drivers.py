@@ -684,6 +684,33 @@ def test_my_large_result_comes_in_batches(my: Db, path: str) -> None:
     assert len(sizes) >= 20 and max(sizes) <= BATCH_ROWS
 
 
+def test_my_connections_that_only_prepared_are_reused(
+    my: Db, fast_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection that prepares a statement for connectorx serves the next fetch; one
+    the server dropped while idle is replaced."""
+    logins = []
+    connect = mysql_module.MySQLConnector._connect
+
+    def counted(self: Any, **extra: Any) -> Any:
+        conn = connect(self, **extra)
+        logins.append(conn)
+        return conn
+
+    monkeypatch.setattr(mysql_module.MySQLConnector, "_connect", counted)
+    sql = "SELECT id FROM everything ORDER BY id"
+    first = _fetch(my, sql)
+    second = _fetch(my, sql)
+    assert first.equals(second) and first.num_rows > 0
+    assert len(logins) <= 1  # the second fetch logged in no more (the first may have)
+    idle = mysql_module._PREPARING.checkout(my.connector()._pool_key())
+    assert idle is not None
+    with my.server.connect(admin=True) as admin, admin.cursor() as cur:
+        cur.execute(f"KILL {idle.thread_id()}")
+    mysql_module._PREPARING.checkin(my.connector()._pool_key(), idle)
+    assert _fetch(my, sql).equals(first)
+
+
 def test_my_is_read_only(my: Db, path: str) -> None:
     with pytest.raises(SourceError, match="READ ONLY"):
         _fetch(my, "SELECT id FROM everything FOR UPDATE")

@@ -41,13 +41,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import ssl
 import struct
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -612,11 +615,21 @@ class MySQLConnector(Connector):
         # ?sslmode=disabled means no TLS at all (pymysql 1.2 otherwise tries it first).
         sslmode = self.target.sslmode
         tls: dict[str, Any] = {"ssl_disabled": True} if sslmode == "disabled" else {}
-        conn = self._connect(**tls)
         # connectorx is given no TLS settings: with ?sslmode= asking for TLS, pymysql reads.
-        if connectorx() is not None and sslmode in (None, "disabled"):
+        if connectorx() is None or sslmode not in (None, "disabled"):
+            return self._fetch_rows(self._connect(**tls), statement)
+        pool_key = self._pool_key()
+        for attempt in range(2):
+            pooled = _PREPARING.checkout(pool_key)
+            conn = pooled or self._connect(**tls)
             try:
                 fields = _prepared_fields(conn, statement)
+            except pymysql.err.OperationalError as exc:
+                with contextlib.suppress(Exception):
+                    conn.close()
+                if pooled is not None and not attempt:
+                    continue  # the server dropped the idle connection: a fresh one
+                raise self._query_error(exc, "running the query") from None
             except pymysql.Error as exc:
                 conn.close()
                 raise self._query_error(exc, "running the query") from None
@@ -624,13 +637,19 @@ class MySQLConnector(Connector):
                 with contextlib.suppress(Exception):
                     conn.close()
                 conn, fields = self._connect(**tls), None
-            if fields is not None and all(_connectorx_reads(f) for f in fields):
-                conn.close()
-                reader = self._fetch_connectorx(statement, fields)
-                if reader is not None:
-                    return reader
-                conn = self._connect(**tls)
+            break
+        if fields is not None and all(_connectorx_reads(f) for f in fields):
+            # Only prepared, never run: nothing of the statement stays on the connection.
+            _PREPARING.checkin(pool_key, conn)
+            reader = self._fetch_connectorx(statement, fields)
+            if reader is not None:
+                return reader
+            conn = self._connect(**tls)
         return self._fetch_rows(conn, statement)
+
+    def _pool_key(self) -> tuple[object, ...]:
+        target = self.target
+        return (target.host, target.port, target.database, target.user, self.password)
 
     # -- fetch() through connectorx -----------------------------------------------------------
 
@@ -864,6 +883,50 @@ def _abandon(cursor: Any) -> None:
     if result is not None:
         result.unbuffered_active = False
     cursor.connection = None
+
+
+class _PreparingConnections:
+    """Connections that only ever prepared statements (to learn a result's columns before
+    connectorx reads it), kept for the next fetch: a login and the session setup cost
+    three round trips. One that ran a statement is never put back."""
+
+    IDLE_SECONDS = 30.0
+    MAX_IDLE = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[object, ...], list[tuple[float, Any]]] = {}
+        self._pid = os.getpid()
+
+    def checkout(self, key: tuple[object, ...]) -> Any | None:
+        stale = []
+        found = None
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child never shares its parent's sockets
+                self._idle, self._pid = {}, os.getpid()
+            idle = self._idle.get(key, [])
+            while idle and found is None:
+                since, conn = idle.pop()
+                if monotonic() - since <= self.IDLE_SECONDS:
+                    found = conn
+                else:
+                    stale.append(conn)
+        for conn in stale:
+            with contextlib.suppress(Exception):
+                conn.close()
+        return found
+
+    def checkin(self, key: tuple[object, ...], conn: Any) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if self._pid == os.getpid() and len(idle) < self.MAX_IDLE:
+                idle.append((monotonic(), conn))
+                return
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+_PREPARING = _PreparingConnections()
 
 
 @functools.cache
