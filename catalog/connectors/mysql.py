@@ -28,6 +28,8 @@ learning its columns' exact types without running it); ``connectorx``, when inst
 reads the whole result into Arrow in native code over an unencrypted connection, so a result
 must fit in memory. Otherwise (and when ``?sslmode=`` asks for TLS, and for what connectorx
 cannot carry exactly) pymysql streams the rows unbuffered. See :mod:`.arrow_drivers`.
+A connection that only prepared a statement is kept (up to 30 s idle) for the next fetch;
+one that ran a statement is closed.
 
 Types map to Arrow as pyarrow prints them: ``tinyint(1)`` (MariaDB's ``BOOLEAN``) and
 ``bit(1)`` are ``bool``; unsigned integers are ``uint*``; ``year`` is ``int16``; ``datetime``
