@@ -703,11 +703,11 @@ def test_my_connections_that_only_prepared_are_reused(
     second = _fetch(my, sql)
     assert first.equals(second) and first.num_rows > 0
     assert len(logins) <= 1  # the second fetch logged in no more (the first may have)
-    idle = mysql_module._PREPARING.checkout(my.connector()._pool_key())
+    idle = mysql_module._PREPARING.take(my.connector()._pool_key())
     assert idle is not None
     with my.server.connect(admin=True) as admin, admin.cursor() as cur:
         cur.execute(f"KILL {idle.thread_id()}")
-    mysql_module._PREPARING.checkin(my.connector()._pool_key(), idle)
+    mysql_module._PREPARING.keep(my.connector()._pool_key(), idle)
     assert _fetch(my, sql).equals(first)
 
 

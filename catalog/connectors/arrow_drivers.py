@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from decimal import Context, Decimal, InvalidOperation
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -58,6 +58,58 @@ def connectorx() -> ModuleType | None:
     return optional_module("connectorx")
 
 
+class IdleConnections:
+    """Open connections waiting, per key, for their next use: a login costs about 12 ms on
+    loopback and several round trips over a slow link. Kept for ``IDLE_SECONDS`` at most;
+    a forked child never takes its parent's. What may be kept is the caller's decision."""
+
+    IDLE_SECONDS = 30.0
+    MAX_IDLE = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[Hashable, list[tuple[float, Any]]] = {}
+        self._pid = os.getpid()
+
+    def take(self, key: Hashable) -> Any | None:
+        """An idle connection for ``key``, or None."""
+        stale: list[Any] = []
+        found = None
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child never shares its parent's sockets
+                self._idle, self._pid = {}, os.getpid()
+            idle = self._idle.get(key, [])
+            now = time.monotonic()
+            while idle and found is None:
+                since, conn = idle.pop()
+                if now - since <= self.IDLE_SECONDS:
+                    found = conn
+                else:
+                    stale.append(conn)
+        _close_quietly(stale)
+        return found
+
+    def keep(self, key: Hashable, conn: Any) -> None:
+        """Keep ``conn`` for the next :meth:`take` (closed when enough wait already)."""
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if self._pid == os.getpid() and len(idle) < self.MAX_IDLE:
+                idle.append((time.monotonic(), conn))
+                return
+        _close_quietly([conn])
+
+    def drop(self, key: Hashable) -> None:
+        with self._lock:
+            idle = self._idle.pop(key, [])
+        _close_quietly([conn for _, conn in idle])
+
+
+def _close_quietly(connections: Iterable[Any]) -> None:
+    for conn in connections:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
 class AdbcDatabases:
     """ADBC database handles, one per connection URI, kept for the life of the process.
 
@@ -73,36 +125,17 @@ class AdbcDatabases:
     """
 
     MAX_HANDLES = 8
-    # Connections that finished a fetch cleanly wait here for the next one (a login costs
-    # ~12 ms on loopback and several round trips over a slow link), for so long at most.
-    IDLE_SECONDS = 30.0
-    MAX_IDLE = 4
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._handles: OrderedDict[str, Any] = OrderedDict()
-        self._idle: dict[str, list[tuple[float, Any]]] = {}
+        self._idle = IdleConnections()
         self._pid = os.getpid()
 
     def checkout(self, uri: str) -> tuple[Any, bool]:
         """A connection to ``uri``: an idle one (True) or a new one (False), not in
         autocommit. The caller starts each use with its own transaction settings."""
-        stale: list[Any] = []
-        found = None
-        with self._lock:
-            if self._pid != os.getpid():  # a forked child never shares its parent's sockets
-                self._idle, self._handles, self._pid = {}, OrderedDict(), os.getpid()
-            idle = self._idle.get(uri, [])
-            now = time.monotonic()
-            while idle and found is None:
-                since, conn = idle.pop()
-                if now - since <= self.IDLE_SECONDS:
-                    found = conn
-                else:
-                    stale.append(conn)
-        for conn in stale:
-            with contextlib.suppress(Exception):
-                conn.close()
+        found = self._idle.take(uri)
         if found is not None:
             return found, True
         conn = self.connect(uri)
@@ -120,16 +153,9 @@ class AdbcDatabases:
         try:
             conn.rollback()
         except Exception:
-            with contextlib.suppress(Exception):
-                conn.close()
+            _close_quietly([conn])
             return
-        with self._lock:
-            idle = self._idle.setdefault(uri, [])
-            if self._pid == os.getpid() and len(idle) < self.MAX_IDLE:
-                idle.append((time.monotonic(), conn))
-                return
-        with contextlib.suppress(Exception):
-            conn.close()
+        self._idle.keep(uri, conn)
 
     def connect(self, uri: str) -> Any:
         """A new ``AdbcConnection`` (autocommit) to ``uri``; raises the driver's errors."""
@@ -137,6 +163,8 @@ class AdbcDatabases:
         assert found is not None
         manager, driver = found
         with self._lock:
+            if self._pid != os.getpid():  # a forked child never shares its parent's sockets
+                self._handles, self._pid = OrderedDict(), os.getpid()
             database = self._handles.get(uri)
             if database is None:
                 database = driver.connect(uri)
@@ -154,10 +182,7 @@ class AdbcDatabases:
     def forget(self, uri: str) -> None:
         with self._lock:
             self._handles.pop(uri, None)
-            idle = self._idle.pop(uri, [])
-        for _, conn in idle:
-            with contextlib.suppress(Exception):
-                conn.close()
+        self._idle.drop(uri)
 
 
 ADBC_DATABASES = AdbcDatabases()
@@ -285,6 +310,7 @@ def map_list_values(values: pa.Array, convert: Callable[[pa.Array], pa.Array]) -
 __all__ = [
     "ADBC_DATABASES",
     "AdbcDatabases",
+    "IdleConnections",
     "adbc_connect_text",
     "adbc_postgresql",
     "adbc_server_message",

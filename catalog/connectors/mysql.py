@@ -43,22 +43,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import re
 import ssl
 import struct
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from time import monotonic
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ..errors import InvalidInputError, url_without_password
 from ..models import ColumnStats
-from .arrow_drivers import connectorx, is_rust_panic, map_values, rebatch, redact_secret
+from .arrow_drivers import (
+    IdleConnections,
+    connectorx,
+    is_rust_panic,
+    map_values,
+    rebatch,
+    redact_secret,
+)
 from .base import Capabilities, Connector, CrawledColumn, CrawledDataset, arrow_data_type
 
 if TYPE_CHECKING:
@@ -622,7 +626,7 @@ class MySQLConnector(Connector):
             return self._fetch_rows(self._connect(**tls), statement)
         pool_key = self._pool_key()
         for attempt in range(2):
-            pooled = _PREPARING.checkout(pool_key)
+            pooled = _PREPARING.take(pool_key)
             conn = pooled or self._connect(**tls)
             try:
                 fields = _prepared_fields(conn, statement)
@@ -642,7 +646,7 @@ class MySQLConnector(Connector):
             break
         if fields is not None and all(_connectorx_reads(f) for f in fields):
             # Only prepared, never run: nothing of the statement stays on the connection.
-            _PREPARING.checkin(pool_key, conn)
+            _PREPARING.keep(pool_key, conn)
             reader = self._fetch_connectorx(statement, fields)
             if reader is not None:
                 return reader
@@ -887,48 +891,9 @@ def _abandon(cursor: Any) -> None:
     cursor.connection = None
 
 
-class _PreparingConnections:
-    """Connections that only ever prepared statements (to learn a result's columns before
-    connectorx reads it), kept for the next fetch: a login and the session setup cost
-    three round trips. One that ran a statement is never put back."""
-
-    IDLE_SECONDS = 30.0
-    MAX_IDLE = 4
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: dict[tuple[object, ...], list[tuple[float, Any]]] = {}
-        self._pid = os.getpid()
-
-    def checkout(self, key: tuple[object, ...]) -> Any | None:
-        stale = []
-        found = None
-        with self._lock:
-            if self._pid != os.getpid():  # a forked child never shares its parent's sockets
-                self._idle, self._pid = {}, os.getpid()
-            idle = self._idle.get(key, [])
-            while idle and found is None:
-                since, conn = idle.pop()
-                if monotonic() - since <= self.IDLE_SECONDS:
-                    found = conn
-                else:
-                    stale.append(conn)
-        for conn in stale:
-            with contextlib.suppress(Exception):
-                conn.close()
-        return found
-
-    def checkin(self, key: tuple[object, ...], conn: Any) -> None:
-        with self._lock:
-            idle = self._idle.setdefault(key, [])
-            if self._pid == os.getpid() and len(idle) < self.MAX_IDLE:
-                idle.append((monotonic(), conn))
-                return
-        with contextlib.suppress(Exception):
-            conn.close()
-
-
-_PREPARING = _PreparingConnections()
+# Connections that only ever prepared statements (to learn a result's columns before
+# connectorx reads it) wait for the next fetch; one that ran a statement is never kept.
+_PREPARING = IdleConnections()
 
 
 @functools.cache
