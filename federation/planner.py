@@ -18,8 +18,6 @@ case-insensitive collation, say) never changes the answer. Planning touches no s
 from __future__ import annotations
 
 import itertools
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -29,6 +27,7 @@ from .catalog_view import CatalogView, TableInfo, sqlglot_schema
 from .dialects import SourceDialect, dialect_for
 from .errors import QueryError
 from .frontend import checked_tree, optimize_checked, parse_and_bind
+from .lru import LruCache
 from .plan import DynamicFilter, Fragment, Plan
 from .policy import Policy
 from .scan_filters import arrow_filter_supported
@@ -65,17 +64,10 @@ def plan_query(
     # A policy refuses here (grant_for raises) before any cached plan is looked at, so an
     # approval that lapsed since the plan was cached still stops the query.
     key = (sql, dialect, tuple(ordered), _policy_key(policy, ordered))
-    with _CACHE_LOCK:
-        cached = _PLANS.get(key)
-        if cached is not None:
-            _PLANS.move_to_end(key)
-    if cached is not None:
-        return cached if shared else cached.copy()
-    plan = _plan(tree, tables, view, dialect, policy)
-    with _CACHE_LOCK:
-        _PLANS[key] = plan
-        while len(_PLANS) > PLAN_CACHE_SIZE:
-            _PLANS.popitem(last=False)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _plan(tree, tables, view, dialect, policy)
+        _PLANS.put(key, plan)
     return plan if shared else plan.copy()
 
 
@@ -120,9 +112,7 @@ def _slice_large_fetch(fragment: Fragment, tables: dict[tuple[str, str, str], Ta
 
 # Plans are pure: the same SQL over the same catalog entries under the same grants plans
 # the same way, so the optimizer's work is done once per (query, datasets, grants).
-PLAN_CACHE_SIZE = 256
-_PLANS: OrderedDict[tuple[object, ...], Plan] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
+_PLANS: LruCache[tuple[object, ...], Plan] = LruCache(256)
 
 
 def _policy_key(policy: Policy | None, tables: list[TableInfo]) -> tuple[object, ...] | None:

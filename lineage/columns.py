@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +44,7 @@ from sqlglot.schema import Schema, ensure_schema
 
 from guajie.federation.catalog_view import CatalogView, TableInfo, sqlglot_schema
 from guajie.federation.frontend import bind_tables, optimize_tree, parse_read_only
+from guajie.federation.lru import LruCache
 
 log = logging.getLogger("guajie.lineage")
 
@@ -195,24 +194,16 @@ def analyze(sql: str, view: CatalogView, *, dialect: str = "trino") -> QueryLine
     tree = parse_read_only(sql, dialect)
     tables = bind_tables(tree, view)
     key = (sql, dialect, tuple(sorted(tables, key=lambda t: t.qualified_name)))
-    with _CACHE_LOCK:
-        cached = _ANALYZED.get(key)
-        if cached is not None:
-            _ANALYZED.move_to_end(key)
-            return copy.deepcopy(cached)
-    found = _traced_or_inputs(optimize_tree(tree, view, dialect, tables), tables)
-    with _CACHE_LOCK:
-        _ANALYZED[key] = found
-        while len(_ANALYZED) > ANALYZED_CACHE_SIZE:
-            _ANALYZED.popitem(last=False)
+    found = _ANALYZED.get(key)
+    if found is None:
+        found = _traced_or_inputs(optimize_tree(tree, view, dialect, tables), tables)
+        _ANALYZED.put(key, found)
     return copy.deepcopy(found)
 
 
 # Lineage depends only on the query and the catalog entries it reads, as plans do, so a
 # query run again (a scenario, a dashboard) is traced once, not on every run.
-ANALYZED_CACHE_SIZE = 256
-_ANALYZED: OrderedDict[tuple[object, ...], QueryLineage] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
+_ANALYZED: LruCache[tuple[object, ...], QueryLineage] = LruCache(256)
 
 
 def _traced_or_inputs(optimized: exp.Query, tables: list[TableInfo]) -> QueryLineage:

@@ -144,14 +144,13 @@ def test_a_decorrelated_in_subquery_sends_its_keys(tpch):
 def test_large_postgres_fetches_in_slices_give_the_same_answers(tpch, reference, monkeypatch):
     """Scans and joins over a large PostgreSQL table are fetched as disjoint heap-block
     slices over several connections at once; together they hold every row exactly once."""
-    from collections import OrderedDict
-
     from guajie.catalog.connectors import open_connector
     from guajie.federation import planner
+    from guajie.federation.lru import LruCache
 
     monkeypatch.setattr(planner, "SLICED_FETCH_MIN_ROWS", 1)
     monkeypatch.setattr(planner, "SLICED_FETCH_PARTS", 3)
-    monkeypatch.setattr(planner, "_PLANS", OrderedDict())
+    monkeypatch.setattr(planner, "_PLANS", LruCache(256))
     sliced = []
     for n in (3, 5, 7, 9, 10, 12, 21):
         result = tpch.execute(federated_sql(n))
