@@ -358,10 +358,7 @@ class _Planner:
         reads a fragment is that fragment; one computed over fragments becomes a candidate
         local fragment, kept only if its keys filter another fragment."""
         relations = {f.relation: f for f in self.fragments}
-        from_ = select.args.get("from_") or select.args.get("from")
-        items = [from_.this if from_ else None] + [
-            j.this for j in select.args.get("joins") or [] if _is_inner(j)
-        ]
+        items = _inner_items(select)
         pending: dict[str, tuple[Fragment, exp.Query | None]] = {}
         computable: dict[str, tuple[exp.Expr, list[exp.CTE], exp.Select]] = {}
         for item in items:
@@ -783,10 +780,7 @@ class _Planner:
         other side has: those keys filter the fragment the key column comes from."""
         fragments = {f.id: f for f in self.fragments}
         relations = {f.relation: f for f in self.fragments}
-        from_ = select.args.get("from_") or select.args.get("from")
-        items = [from_.this if from_ else None] + [
-            j.this for j in select.args.get("joins") or [] if _is_inner(j)
-        ]
+        items = _inner_items(select)
         bodies: dict[str, exp.Select] = {}
         for item in items:
             if isinstance(item, exp.Table) and not item.catalog:
@@ -929,11 +923,7 @@ def _key_source(
     group = body.args.get("group")
     if group is not None and not any(g == column for g in group.expressions):
         return None
-    from_ = body.args.get("from_") or body.args.get("from")
-    items = [from_.this if from_ else None] + [
-        j.this for j in body.args.get("joins") or [] if _is_inner(j)
-    ]
-    for item in items:
+    for item in _inner_items(body):
         if not isinstance(item, exp.Table) or item.alias_or_name != column.table:
             continue
         fragment = relations.get(item.name)
@@ -947,6 +937,13 @@ def _key_source(
             return None
         return fragment, f"{source.table}.{source.name}", column.name
     return None
+
+
+def _inner_items(select: exp.Select) -> list[exp.Expr]:
+    """The FROM item and the inner-joined items of ``select``."""
+    from_ = select.args.get("from_") or select.args.get("from")
+    joined = [j.this for j in select.args.get("joins") or [] if _is_inner(j)]
+    return ([from_.this] if from_ is not None else []) + joined
 
 
 def _inline_table_ctes(tree: exp.Expr) -> None:
