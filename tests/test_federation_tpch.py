@@ -77,9 +77,8 @@ def federated_sql(n: int) -> str:
     return tree.sql(dialect="trino")
 
 
-@pytest.mark.parametrize("n", QUERY_NUMBERS)
-def test_tpch_query_matches_the_reference(tpch, reference, n):
-    actual = tpch.query(federated_sql(n))
+def assert_reference_answer(actual, reference, n: int) -> None:
+    """``actual`` is the reference engine's answer to TPC-H query ``n``."""
     expected = reference.sql(sqlglot.transpile(load_query(n), read="trino", write="duckdb")[0])
     assert_same_result(
         actual,
@@ -88,6 +87,11 @@ def test_tpch_query_matches_the_reference(tpch, reference, n):
         order_by=ORDER_BY.get(n),
         float_tol=TOLERANCE.get(n, 1e-6),
     )
+
+
+@pytest.mark.parametrize("n", QUERY_NUMBERS)
+def test_tpch_query_matches_the_reference(tpch, reference, n):
+    assert_reference_answer(tpch.query(federated_sql(n)), reference, n)
 
 
 def test_single_source_queries_are_pushed_whole(tpch):
@@ -112,15 +116,7 @@ def test_large_key_sets_reach_sources_as_arrays_and_ranges(tpch, reference, monk
     arrays = ranges = 0
     for n in (3, 5, 9, 10, 12, 18, 21):
         result = tpch.execute(federated_sql(n))
-        actual = result.read_all()
-        expected = reference.sql(sqlglot.transpile(load_query(n), read="trino", write="duckdb")[0])
-        assert_same_result(
-            actual,
-            expected.to_arrow_table(),
-            ordered=is_ordered(n),
-            order_by=ORDER_BY.get(n),
-            float_tol=TOLERANCE.get(n, 1e-6),
-        )
+        assert_reference_answer(result.read_all(), reference, n)
         for fid, stats in result.stats.fragments.items():
             fragment = result.plan.fragment(fid)
             if fragment.source == "pg" and (stats.dynamic_filter_keys or 0) > 3:
@@ -154,15 +150,7 @@ def test_large_postgres_fetches_in_slices_give_the_same_answers(tpch, reference,
     sliced = []
     for n in (3, 5, 7, 9, 10, 12, 21):
         result = tpch.execute(federated_sql(n))
-        actual = result.read_all()
-        expected = reference.sql(sqlglot.transpile(load_query(n), read="trino", write="duckdb")[0])
-        assert_same_result(
-            actual,
-            expected.to_arrow_table(),
-            ordered=is_ordered(n),
-            order_by=ORDER_BY.get(n),
-            float_tol=TOLERANCE.get(n, 1e-6),
-        )
+        assert_reference_answer(result.read_all(), reference, n)
         sliced += [f for f in result.plan.fragments if f.parts == 3 and f.source == "pg"]
     assert sliced
     assert "3 slices" in result.plan.explain()
@@ -190,14 +178,7 @@ def test_large_postgres_fetches_in_slices_give_the_same_answers(tpch, reference,
     monkeypatch.setattr(
         PostgresConnector, "fetch", lambda self, sql: sent.append(sql) or fetch(self, sql)
     )
-    expected = reference.sql(sqlglot.transpile(load_query(9), read="trino", write="duckdb")[0])
-    assert_same_result(
-        tpch.query(federated_sql(9)),
-        expected.to_arrow_table(),
-        ordered=is_ordered(9),
-        order_by=ORDER_BY.get(9),
-        float_tol=TOLERANCE.get(9, 1e-6),
-    )
+    assert_reference_answer(tpch.query(federated_sql(9)), reference, 9)
     assert sent and not any("ctid" in sql for sql in sent)
 
 
