@@ -400,12 +400,14 @@ def test_joined_ctes_that_send_keys_are_computed_once(view):
     assert "MAX(" not in residual.split("SELECT", 3)[-1].upper()
 
 
+# A PostgreSQL table large enough to be fetched in slices.
+FILING_LOG = table(
+    "pg", "postgresql", "public", "filing_log", 3_000_000, credit_code="string", n="int64"
+)
+
+
 def test_large_postgres_scans_and_joins_are_fetched_in_slices(view):
-    view.add(
-        table(
-            "pg", "postgresql", "public", "filing_log", 3_000_000, credit_code="string", n="int64"
-        )
-    )
+    view.add(FILING_LOG)
     plan = plan_query(
         "SELECT e.name, sum(l.n) FROM pg.enterprise e JOIN pg.filing_log l "
         "ON l.credit_code = e.credit_code JOIN my.insured i ON i.credit_code = e.credit_code "
@@ -432,11 +434,7 @@ def test_large_postgres_scans_and_joins_are_fetched_in_slices(view):
     ],
 )
 def test_fetches_that_are_not_sliced(view, sql):
-    view.add(
-        table(
-            "pg", "postgresql", "public", "filing_log", 3_000_000, credit_code="string", n="int64"
-        )
-    )
+    view.add(FILING_LOG)
     plan = plan_query(sql, view)
     assert all(f.parts == 1 for f in plan.fragments)
 
@@ -444,8 +442,7 @@ def test_fetches_that_are_not_sliced(view, sql):
 def test_views_are_not_sliced(view):
     from dataclasses import replace
 
-    big = table("pg", "postgresql", "public", "filing_log", 3_000_000, credit_code="string")
-    view.add(replace(big, table_kind="view"))  # a view has no heap blocks to slice
+    view.add(replace(FILING_LOG, table_kind="view"))  # a view has no heap blocks to slice
     plan = plan_query(
         "SELECT e.name FROM pg.filing_log l JOIN my.insured i ON i.credit_code = l.credit_code "
         "JOIN pg.enterprise e ON e.credit_code = l.credit_code",
