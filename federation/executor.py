@@ -277,17 +277,7 @@ class Executor:
         import duckdb
 
         con = local_connection(self.local_threads)
-        views: list[ParquetView] = []
-        for fragment in plan.fragments:
-            relation = tables[fragment.id]
-            if isinstance(relation, ParquetView):
-                con.execute(f'CREATE TEMP VIEW "{fragment.relation}" AS {relation.sql}')
-                views.append(relation)
-            else:
-                con.register(fragment.relation, relation)
-        if views:
-            # The views' scans report their rows through the profile; nothing is printed.
-            con.execute("PRAGMA enable_profiling = 'no_output'")
+        views = _register(con, {f.relation: tables[f.id] for f in plan.fragments})
         sql = plan.residual_sql or ""
 
         def record() -> None:
@@ -367,6 +357,22 @@ def _finish(
     return table, fstats
 
 
+def _register(con: Any, relations: dict[str, Any]) -> list[ParquetView]:
+    """Make ``relations`` (name -> Arrow table, reader or Parquet view) readable by name on
+    the local connection ``con``; the Parquet views read in place are returned, their scans
+    profiled so that their rows can be counted (nothing is printed)."""
+    views: list[ParquetView] = []
+    for name, relation in relations.items():
+        if isinstance(relation, ParquetView):
+            con.execute(f'CREATE TEMP VIEW "{name}" AS {relation.sql}')
+            views.append(relation)
+        else:
+            con.register(name, relation)
+    if views:
+        con.execute("PRAGMA enable_profiling = 'no_output'")
+    return views
+
+
 def _compute_local(
     fragment: Fragment, done: dict[str, Any], scans: dict[str, FragmentStats]
 ) -> pa.Table:
@@ -377,17 +383,7 @@ def _compute_local(
     assert fragment.local_query is not None
     con = local_connection()
     try:
-        views = []
-        for fid in fragment.inputs:
-            relation = done[fid]
-            name = f"__{fid}"
-            if isinstance(relation, ParquetView):
-                con.execute(f'CREATE TEMP VIEW "{name}" AS {relation.sql}')
-                views.append(relation)
-            else:
-                con.register(name, relation)
-        if views:
-            con.execute("PRAGMA enable_profiling = 'no_output'")
+        views = _register(con, {f"__{fid}": done[fid] for fid in fragment.inputs})
         table = con.sql(fragment.local_sql() or "").to_arrow_table()
         if views:
             with contextlib.suppress(duckdb.Error):
