@@ -277,7 +277,7 @@ class Executor:
         import duckdb
 
         con = local_connection(self.local_threads)
-        views = _register(con, {f.relation: tables[f.id] for f in plan.fragments})
+        views = _register(con, {f.relation: tables[f.id] for f in plan.fragments}, tables)
         sql = plan.residual_sql or ""
 
         def record() -> None:
@@ -357,14 +357,16 @@ def _finish(
     return table, fstats
 
 
-def _register(con: Any, relations: dict[str, Any]) -> list[ParquetView]:
+def _register(con: Any, relations: dict[str, Any], done: dict[str, Any]) -> list[ParquetView]:
     """Make ``relations`` (name -> Arrow table, reader or Parquet view) readable by name on
     the local connection ``con``; the Parquet views read in place are returned, their scans
-    profiled so that their rows can be counted (nothing is printed)."""
+    profiled so that their rows can be counted (nothing is printed). A view keeps only the
+    keys its dynamic filters take from the fragments in ``done``."""
     views: list[ParquetView] = []
     for name, relation in relations.items():
         if isinstance(relation, ParquetView):
-            con.execute(f'CREATE TEMP VIEW "{name}" AS {relation.sql}')
+            sql, _count = _keyed_view_sql(con, relation, done, name)
+            con.execute(f'CREATE TEMP VIEW "{name}" AS {sql}')
             views.append(relation)
         else:
             con.register(name, relation)
@@ -383,7 +385,7 @@ def _compute_local(
     assert fragment.local_query is not None
     con = local_connection()
     try:
-        views = _register(con, {f"__{fid}": done[fid] for fid in fragment.inputs})
+        views = _register(con, {f"__{fid}": done[fid] for fid in fragment.inputs}, done)
         table = con.sql(fragment.local_sql() or "").to_arrow_table()
         if views:
             with contextlib.suppress(duckdb.Error):
@@ -404,19 +406,31 @@ def _read_view(view: ParquetView, done: dict[str, Any]) -> tuple[pa.Table, int |
     restricted to the keys of the fragments it waits on in turn."""
     con = local_connection()
     try:
-        keys: dict[str, str] = {}
-        count = None
-        for i, d in enumerate(view.fragment.dynamic_filters):
-            values = _distinct_keys(done[d.from_fragment], d.from_column)
-            if len(values) > FILE_IN_MAX_KEYS:
-                continue
-            count = len(values)
-            relation = f"__keys{i}"
-            con.register(relation, pa.table({"k": values}))
-            keys[d.column] = relation
-        return con.sql(with_key_filters(view, keys)).to_arrow_table(), count
+        sql, count = _keyed_view_sql(con, view, done, "__view")
+        return con.sql(sql).to_arrow_table(), count
     finally:
         con.close()
+
+
+def _keyed_view_sql(
+    con: Any, view: ParquetView, done: dict[str, Any], name: str
+) -> tuple[str, int | None]:
+    """The view's SQL restricted to its dynamic filters' keys, which are registered on
+    ``con`` as one-column tables, and how many keys the last filter has."""
+    keys: dict[str, str] = {}
+    count = None
+    for i, d in enumerate(view.fragment.dynamic_filters):
+        source = done.get(d.from_fragment)
+        if not isinstance(source, pa.Table):
+            continue  # streamed or read in place: the join itself restricts the view
+        values = _distinct_keys(source, d.from_column)
+        if len(values) > FILE_IN_MAX_KEYS:
+            continue
+        count = len(values)
+        relation = f"{name}_keys{i}"
+        con.register(relation, pa.table({"k": values}))
+        keys[d.column] = relation
+    return with_key_filters(view, keys), count
 
 
 class _Stream:

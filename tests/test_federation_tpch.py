@@ -193,6 +193,29 @@ def test_parquet_read_by_a_local_fragment_counts_as_fetched(tpch, n):
     assert files["rows"] > 0 and files["bytes"] > 0
 
 
+def test_parquet_read_in_place_keeps_only_the_keys_sent(tpch, reference):
+    # Q17's shape reads lineitem in place twice (the rows and the per-part average), each
+    # restricted to the keys of the parts kept: the scans themselves keep only those.
+    sql = (
+        "SELECT sum(l.l_extendedprice) / 7.0 AS avg_yearly FROM {files}lineitem l "
+        "JOIN {lite}part p ON p.p_partkey = l.l_partkey WHERE p.p_brand = 'Brand#23' "
+        "AND l.l_quantity < (SELECT 0.2 * avg(l2.l_quantity) FROM {files}lineitem l2 "
+        "WHERE l2.l_partkey = p.p_partkey)"
+    )
+    result = tpch.execute(sql.format(files="files.", lite="lite."))
+    actual = result.read_all()
+    expected_answer = reference.sql(sql.format(files="", lite="")).to_arrow_table()
+    assert_same_result(actual, expected_answer, ordered=False)
+    scans = [f for f in result.plan.fragments if f.source == "files"]
+    assert len(scans) == 2 and all(f.dynamic_filters for f in scans), result.plan.explain()
+    ((expected,),) = reference.sql(
+        "SELECT count(*) FROM lineitem WHERE l_partkey IN "
+        "(SELECT p_partkey FROM part WHERE p_brand = 'Brand#23')"
+    ).fetchall()
+    assert expected > 0
+    assert sum(result.stats.fragments[f.id].rows for f in scans) == 2 * expected
+
+
 # Shapes the planner rewrites beyond the 22 queries, each checked against the reference:
 # {src} marks a table's source, dropped for the reference engine.
 SHAPES = {
