@@ -14,6 +14,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer import RULES, optimize
 from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.pushdown_projections import pushdown_projections
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
 
@@ -252,6 +253,9 @@ def optimize_checked(
         _unnest_keeping_exists if keep_exists and rule is unnest_subqueries else rule
         for rule in RULES
     )
+    # Predicates pushed into a CTE after projections were pruned can leave it selecting
+    # columns that only its own filter reads; a second pruning drops them.
+    rules += (pushdown_projections,)
     try:
         optimized = optimize(tree, schema=sqlglot_schema(tables), dialect=dialect, rules=rules)  # type: ignore[arg-type]
     except OptimizeError as exc:

@@ -308,13 +308,16 @@ class _Planner:
         conjuncts = [c.copy() for c in _conjuncts(select.args.get("where"))]
         conjuncts += _implied_by_ors(conjuncts, {r.alias for r in inner_relations})
         groups = self._join_groups(inner_relations, conjuncts)
+        grouped = {r.alias for g in groups for r in g}
         exact = [i for g in groups for i in self._exact_in_group(g, conjuncts)]
+        exact += _exact_alone(
+            relations, grouped, conjuncts, len(_conjuncts(select.args.get("where")))
+        )
         if exact:
-            # Conditions a joined fragment computes exactly need no second look, and the
-            # columns only they use need not be fetched.
+            # Conditions a fragment computes exactly need no second look, and the columns
+            # only they use need not be fetched.
             _drop_conjuncts(select, set(exact))
         needed = _needed_columns(scope) if not exact else _needed_in(select)
-        grouped = {r.alias for g in groups for r in g}
         by_alias: dict[str, tuple[Fragment, dict[str, str]]] = {}
 
         for group in groups:
@@ -756,6 +759,8 @@ class _Planner:
                     continue  # keys for every value the column has: nothing to remove
                 base = self._base_rows.get(small.id)
                 kept = small.estimated_rows / base if base else None
+                if kept is not None and kept >= 1 and not small.dynamic_filters:
+                    continue  # a whole table's keys remove only rows that match nothing
                 if kept is not None and kept > DYNAMIC_FILTER_MAX_KEPT and big.dynamic_filters:
                     continue  # keys of most of a table, after a sharper filter: little to gain
                 if self._waits_on(small, big):
@@ -1324,6 +1329,24 @@ def _needed_columns(scope: Scope) -> dict[str, set[str]]:
     return needed
 
 
+def _exact_alone(
+    relations: list[_Relation], grouped: set[str], conjuncts: list[exp.Expr], in_where: int
+) -> list[int]:
+    """Indexes of WHERE conditions on one table of a SQL source that its own fragment
+    computes with the query's meaning."""
+    out = []
+    for r in relations:
+        dialect = dialect_for(r.info.kind)
+        if r.alias in grouped or r.null_supplying or dialect is None:
+            continue
+        out += [
+            i
+            for i, c in enumerate(conjuncts[:in_where])
+            if _aliases(c) == {r.alias} and not c.find(exp.Subquery) and not dialect.rejects(c)
+        ]
+    return out
+
+
 def _on_conjuncts_for(select: exp.Select, r: _Relation) -> list[exp.Expr]:
     """ON conditions that filter only ``r`` where it is the null-supplying side of a LEFT
     JOIN: applying them before the join means the same."""
@@ -1426,6 +1449,8 @@ def _selectivity(conjuncts: list[exp.Expr], info: TableInfo | None) -> float:
             s *= min(1.0, 0.05 * len(c.expressions or [1]))
         elif isinstance(c, exp.Like):
             s *= 0.1
+        elif isinstance(c, exp.Not) and not isinstance(c.this, exp.Is):
+            s *= max(0.0, 1 - _selectivity([c.this], info))  # NOT LIKE keeps most rows
         else:
             s *= 0.3
     return max(s, 1e-6)

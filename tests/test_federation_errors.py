@@ -693,7 +693,8 @@ def test_a_slow_source_times_out_when_the_query_is_pushed_whole(own_pg):
 def test_a_timeout_is_reported_on_time_while_a_source_is_blocked(own_pg):
     sql = (
         "SELECT e.name FROM pg.registry.enterprise p "
-        "JOIN market.enterprise e ON e.credit_code = p.credit_code"
+        "JOIN market.enterprise e ON e.credit_code = p.credit_code "
+        "WHERE e.district_code = '330102' AND e.status = '吊销' AND e.industry = '制造业'"
     )
     with own_pg.session(timeout=TIMEOUT) as session:
         plan = session.plan(sql)

@@ -122,14 +122,16 @@ def test_cross_source_join_splits_and_filters_each_side(view):
         view,
     )
     assert plan.residual is not None
+    # Each source computes its own filters exactly: the columns only they read stay there.
     assert sqls(plan) == {
-        "pg": 'SELECT "e"."capital", "e"."credit_code", "e"."district_code", "e"."name" FROM '
-        '"public"."enterprise" AS "e" WHERE "e"."capital" > 1000 AND "e"."district_code" '
-        "= '350102'",
-        "my": "SELECT `i`.`credit_code`, `i`.`headcount`, `i`.`month` FROM `hrss`.`insured` AS "
+        "pg": 'SELECT "e"."credit_code", "e"."name" FROM "public"."enterprise" AS "e" '
+        """WHERE "e"."capital" > 1000 AND "e"."district_code" = '350102'""",
+        "my": "SELECT `i`.`credit_code`, `i`.`headcount` FROM `hrss`.`insured` AS "
         "`i` WHERE `i`.`headcount` <= 300 AND `i`.`headcount` >= 10 AND `i`.`month` = "
         "CAST('2024-06-01' AS DATE)",
     }
+    residual = plan.residual_sql or ""
+    assert "capital" not in residual and "month" not in residual
     (mysql,) = [f for f in plan.fragments if f.source == "my"]
     assert [d.column for d in mysql.dynamic_filters] == ["i.credit_code"]
 
@@ -268,7 +270,8 @@ def test_inner_joins_before_a_left_join_push_their_on_filters(view):
     plan = plan_query(
         "SELECT e.name, t.total_tax FROM pg.enterprise e "
         "JOIN my.insured i ON i.credit_code = e.credit_code AND i.headcount > 10 "
-        "LEFT JOIN files.filings t ON t.credit_code = e.credit_code",
+        "LEFT JOIN files.filings t ON t.credit_code = e.credit_code "
+        "WHERE e.capital > 1000",
         view,
     )
     mysql = next(f for f in plan.fragments if f.source == "my")
@@ -503,7 +506,7 @@ def test_mysql_does_not_join_a_large_table_itself(view):
     view.add(table("my", "mysql", "hrss", "branch", 900, unit_id="int64", city="string"))
     plan = plan_query(
         "SELECT i.month FROM my.insured i JOIN my.unit u ON u.unit_id = i.headcount "
-        "JOIN pg.district d ON d.district_code = u.unit_kind",
+        "JOIN pg.district d ON d.district_code = u.unit_kind WHERE d.name LIKE '鼓楼%'",
         view,
     )
     insured = next(f for f in plan.fragments if "my.hrss.insured" in f.tables)
@@ -545,7 +548,7 @@ def test_a_grouped_cte_read_twice_keeps_every_group(view):
 
 @pytest.mark.parametrize("distinct, filtered", [(20, False), (5_000, True)])
 def test_keys_for_every_value_of_the_column_are_not_sent(view, distinct, filtered):
-    # 20 districts joined whole: their keys name every district an enterprise can have.
+    # About 20 towns kept: their keys name every value of a column with 20 distinct values.
     from dataclasses import replace
 
     from guajie.federation import ColumnInfo
@@ -556,10 +559,56 @@ def test_keys_for_every_value_of_the_column_are_not_sent(view, distinct, filtere
         for c in big.columns
     )
     view.add(replace(big, columns=columns))
-    view.add(table("lite", "sqlite", "main", "town", 20, town="string", label="string"))
+    view.add(table("lite", "sqlite", "main", "town", 200, town="string", label="string"))
     plan = plan_query(
-        "SELECT e.credit_code, t.label FROM pg.enterprise e JOIN lite.town t ON t.town = e.name",
+        "SELECT e.credit_code, t.label FROM pg.enterprise e JOIN lite.town t ON t.town = e.name "
+        "WHERE t.label LIKE 'a%'",
         view,
     )
     pg = next(f for f in plan.fragments if f.source == "pg")
     assert bool(pg.dynamic_filters) is filtered
+
+
+def test_a_whole_tables_keys_are_not_sent(view):
+    # Every recipient's key: they would remove only the rows that match no recipient.
+    sql = (
+        "SELECT e.name, r.name AS person FROM pg.enterprise e "
+        "JOIN lite.recipient r ON r.person_id = e.credit_code"
+    )
+    whole = plan_query(sql, view)
+    assert not any(f.dynamic_filters for f in whole.fragments if f.source == "pg")
+    filtered = plan_query(sql + " WHERE r.birth < DATE '1940-01-01'", view)
+    pg = next(f for f in filtered.fragments if f.source == "pg")
+    assert [d.column for d in pg.dynamic_filters] == ["e.credit_code"]
+
+
+def test_a_left_joins_on_filter_runs_once_in_its_source(view):
+    plan = plan_query(
+        "SELECT r.name, e.name AS enterprise FROM lite.recipient r "
+        "LEFT JOIN pg.enterprise e ON e.credit_code = r.person_id AND e.capital > 1000",
+        view,
+    )
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    assert '"e"."capital" > 1000' in (pg.sql() or "") and '"capital"' not in pg.output_types
+    residual = plan.residual_sql or ""
+    assert "LEFT JOIN" in residual and "capital" not in residual
+    # MariaDB compares strings without case: its superset is checked again locally.
+    plan = plan_query(
+        "SELECT r.name, i.headcount FROM lite.recipient r "
+        "LEFT JOIN my.insured i ON i.credit_code = r.person_id AND i.credit_code = 'x'",
+        view,
+    )
+    assert "= 'x'" in (plan.residual_sql or "")
+
+
+def test_a_column_only_a_filter_reads_is_not_fetched(view):
+    # sqlglot puts the ON filter into a CTE of the null-supplying table, which then no
+    # longer needs to select the column its own filter reads.
+    plan = plan_query(
+        "SELECT r.name, count(e.credit_code) AS n FROM lite.recipient r "
+        "LEFT JOIN pg.enterprise e ON e.credit_code = r.person_id "
+        "AND e.name NOT LIKE '%清算%' GROUP BY r.name",
+        view,
+    )
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    assert "NOT" in (pg.sql() or "") and "name" not in pg.output_types, plan.explain()
