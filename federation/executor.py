@@ -24,6 +24,7 @@ from sqlglot import exp
 from guajie.catalog.connectors import Connector
 from guajie.catalog.errors import GuajieError, redact, scrub_values, without_values
 
+from .adaptive import CHOICES, PlanChoices
 from .dialects import PostgresDialect
 from .errors import ExecutionError
 from .parquet_views import ParquetView, parquet_view, record_scans, with_key_filters
@@ -63,13 +64,24 @@ class Executor:
         max_workers: int = 4,
         timeout: float | None = None,
         local_threads: int | None = None,
+        choices: PlanChoices = CHOICES,
     ) -> None:
         self.open_source = open_source
         self.max_workers = max_workers
         self.timeout = timeout
         self.local_threads = local_threads
+        self.choices = choices
 
     def run(self, plan: Plan) -> QueryResult:
+        """Run ``plan``, or its pulled alternative where runs measured that faster."""
+        chosen = self.choices.choose(plan)
+
+        def ran(seconds: float) -> None:
+            self.choices.record(plan, chosen, seconds)
+
+        return self._run(chosen, ran)
+
+    def _run(self, plan: Plan, ran: Callable[[float], None]) -> QueryResult:
         started = time.perf_counter()
         stats = RunStats()
         if plan.residual is None:
@@ -80,7 +92,8 @@ class Executor:
             except BaseException:
                 stream.cancel()
                 raise
-            return QueryResult(_finishing(reader, stats, started, stream.cancel), stats, plan)
+            reader = _finishing(reader, stats, started, stream.cancel, ran)
+            return QueryResult(reader, stats, plan)
         views = self._parquet_views(plan)
         # A view whose keys filter another fragment is read into Arrow first; the other
         # views stay in place, for the residual and for local fragments alike.
@@ -104,7 +117,7 @@ class Executor:
         local_started = time.perf_counter()
         reader = self._run_residual(plan, tables, streams, stats)
         stats.local_seconds = time.perf_counter() - local_started
-        return QueryResult(_finishing(reader, stats, started), stats, plan)
+        return QueryResult(_finishing(reader, stats, started, ran=ran), stats, plan)
 
     def _parquet_views(self, plan: Plan) -> dict[str, ParquetView]:
         """Scan fragments over local Parquet that the local engine reads in place."""
@@ -214,7 +227,10 @@ class Executor:
                 table, fstats.dynamic_filter_keys = self._scan(connector, fragment, done)
         finally:
             connector.close()
-        return _finish(table, fragment, fstats, started)
+        table, fstats = _finish(table, fragment, fstats, started)
+        if fragment.query is not None:
+            self.choices.links.observe(fragment.source, fstats.bytes, fstats.seconds)
+        return table, fstats
 
     def _fetch_slices(
         self, connector: Any, fragment: Fragment, done: dict[str, pa.Table]
@@ -566,7 +582,11 @@ def _finishing(
     stats: RunStats,
     started: float,
     on_close: Callable[[], None] | None = None,
+    ran: Callable[[float], None] | None = None,
 ) -> pa.RecordBatchReader:
+    """``reader``, counting its rows and timing the run, which ``ran`` is told of once the
+    last batch is read."""
+
     def batches() -> Iterator[pa.RecordBatch]:
         rows = 0
         try:
@@ -578,6 +598,8 @@ def _finishing(
                 on_close()
         stats.rows = rows
         stats.total_seconds = time.perf_counter() - started
+        if ran is not None:
+            ran(stats.total_seconds)
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
 

@@ -186,6 +186,9 @@ class Plan:
     residual: exp.Query | None  # None: the single fragment's rows are the answer
     output_columns: list[str]
     datasets: list[str] = field(default_factory=list)
+    # The same answer with the one source's tables fetched apart (sliced where large) and
+    # combined locally; run instead where measured faster (see ``adaptive``).
+    pulled: Plan | None = None
     _residual_sql: str | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -202,13 +205,25 @@ class Plan:
         import copy
 
         plan = copy.deepcopy(self)
-        plan._residual_sql = None
-        for f in plan.fragments:
-            f.forget_texts()
+        for each in (plan, plan.pulled):
+            if each is not None:
+                each._residual_sql = None
+                for f in each.fragments:
+                    f.forget_texts()
         return plan
 
     def fragment(self, fid: str) -> Fragment:
         return next(f for f in self.fragments if f.id == fid)
+
+    def estimated_bytes_by_source(self) -> dict[str, int]:
+        """Bytes the fragments are expected to fetch from each source (unknown sizes: 0)."""
+        out: dict[str, int] = {}
+        for f in self.fragments:
+            if f.is_local:
+                continue
+            width = sum(_TYPE_WIDTHS.get(t.split("(")[0], 16) for t in f.output_types.values())
+            out[f.source] = out.get(f.source, 0) + (f.estimated_rows or 0) * max(width, 1)
+        return out
 
     def to_dict(self, stats: RunStats | None = None) -> dict[str, Any]:
         fragments = []
@@ -231,6 +246,8 @@ class Plan:
             "residual": self.residual_sql,
             "output_columns": self.output_columns,
         }
+        if self.pulled is not None:
+            out["pulled"] = self.pulled.to_dict()
         if stats is not None:
             out["actual"] = {
                 "rows": stats.rows,
@@ -285,6 +302,14 @@ class Plan:
             )
         else:
             lines.append("Local: none (the fragment's rows are the answer)")
+        if self.pulled is not None:
+            fetched = ", ".join(
+                f"{f.id} {', '.join(f.tables)}" for f in self.pulled.fragments if not f.is_local
+            )
+            lines.append(
+                f"Alternative: the tables fetched apart ({fetched}) and combined locally; "
+                "it runs instead once measured faster over this link"
+            )
         if stats is not None:
             total = sum(s.bytes for s in stats.fragments.values())
             lines.append(
@@ -292,6 +317,21 @@ class Plan:
                 f"{total:,} bytes fetched"
             )
         return "\n".join(lines)
+
+
+# Bytes per value of Arrow types, for estimates; strings and others count 16.
+_TYPE_WIDTHS = {
+    "bool": 1,
+    "int8": 1,
+    "int16": 2,
+    "int32": 4,
+    "int64": 8,
+    "float": 4,
+    "double": 8,
+    "date32[day]": 4,
+    "timestamp[us]": 8,
+    "decimal128": 16,
+}
 
 
 def local_sql(tree: exp.Expr, pretty: bool = False) -> str:

@@ -145,18 +145,53 @@ def _plan(
             planner = whole
     if not planner.root_pushed:
         planner.run()
+    plan = _finished_plan(planner, optimized, tables)
+    if planner.root_pushed and _worth_pulling(plan, tables):
+        pulled = _Planner(view, optimized, pull=True)
+        try:
+            pulled.run()
+        except QueryError:
+            return plan
+        plan.pulled = _finished_plan(pulled, optimized, tables)
+    return plan
+
+
+def _finished_plan(planner: _Planner, optimized: exp.Query, tables: list[TableInfo]) -> Plan:
     residual = None if planner.root_pushed else optimized
     if residual is not None:
         by_name = {(t.source, t.schema, t.name): t for t in tables}
         for fragment in planner.fragments:
             _slice_large_fetch(fragment, by_name)
-    columns = [s.alias_or_name for s in optimized.selects]
     return Plan(
         sql=optimized.sql(dialect="trino"),
         fragments=planner.fragments,
         residual=residual,
-        output_columns=columns,
+        output_columns=[s.alias_or_name for s in optimized.selects],
         datasets=sorted(t.qualified_name for t in tables),
+    )
+
+
+def _worth_pulling(plan: Plan, tables: list[TableInfo]) -> bool:
+    """Whether a query pushed whole into one source could run faster with its tables
+    fetched in slices and combined locally: it joins or aggregates a table large enough
+    to slice, in a source that slices."""
+    (fragment,) = plan.fragments
+    dialect = dialect_for(fragment.kind)
+    if (
+        dialect is None
+        or fragment.query is None
+        or not ({"join", "aggregate"} & set(fragment.pushed))
+    ):
+        return False
+    large = [
+        t
+        for t in tables
+        if (t.row_count or 0) >= SLICED_FETCH_MIN_ROWS
+        and t.table_kind in ("table", "materialized_view")
+    ]
+    return any(
+        dialect.part_condition(t.name, t.schema, t.name, 0, SLICED_FETCH_PARTS) is not None
+        for t in large
     )
 
 
@@ -180,9 +215,12 @@ class _Relation:
 
 
 class _Planner:
-    def __init__(self, view: CatalogView, tree: exp.Query) -> None:
+    def __init__(self, view: CatalogView, tree: exp.Query, *, pull: bool = False) -> None:
         self.view = view
         self.tree = tree
+        # Pulling: no scope is pushed whole and no source joins its own tables; each
+        # table is fetched with its own filters and combined locally.
+        self.pull = pull
         self.fragments: list[Fragment] = []
         self.root_pushed = False
         self._ids = itertools.count(1)
@@ -240,6 +278,8 @@ class _Planner:
             self._split_select(scope)
 
     def _try_push_scope(self, scope: Scope, is_root: bool) -> bool:
+        if self.pull:
+            return False
         sources = self._sources(scope)
         if not sources or len(sources) != 1:
             return False
@@ -549,7 +589,7 @@ class _Planner:
         self, relations: list[_Relation], conjuncts: list[exp.Expr]
     ) -> list[list[_Relation]]:
         by_source: dict[str, list[_Relation]] = {}
-        for r in relations:
+        for r in relations if not self.pull else []:
             dialect = dialect_for(r.info.kind)
             if dialect is None or not dialect.joins:
                 continue
@@ -1448,9 +1488,9 @@ def _selectivity(conjuncts: list[exp.Expr], info: TableInfo | None) -> float:
         elif isinstance(c, exp.In):
             s *= min(1.0, 0.05 * len(c.expressions or [1]))
         elif isinstance(c, exp.Like):
-            s *= 0.1
+            s *= 0.9 if c.args.get("negate") else 0.1  # NOT LIKE keeps most rows
         elif isinstance(c, exp.Not) and not isinstance(c.this, exp.Is):
-            s *= max(0.0, 1 - _selectivity([c.this], info))  # NOT LIKE keeps most rows
+            s *= max(0.0, 1 - _selectivity([c.this], info))
         else:
             s *= 0.3
     return max(s, 1e-6)

@@ -193,6 +193,34 @@ def test_parquet_read_by_a_local_fragment_counts_as_fetched(tpch, n):
     assert files["rows"] > 0 and files["bytes"] > 0
 
 
+@pytest.mark.parametrize("n", [13, 22])
+def test_pulled_alternatives_give_the_same_answers(tpch, reference, monkeypatch, n):
+    """A query PostgreSQL answers whole also runs with its tables fetched apart, in slices,
+    and combined locally, once the link is measured fast and the pushed run slow."""
+    from guajie.catalog.connectors import open_connector
+    from guajie.federation import Executor, planner
+    from guajie.federation.adaptive import LinkRates, PlanChoices
+    from guajie.federation.lru import LruCache
+
+    monkeypatch.setattr(planner, "SLICED_FETCH_MIN_ROWS", 1)
+    monkeypatch.setattr(planner, "_PLANS", LruCache(8))
+    plan = tpch.plan(federated_sql(n))
+    assert plan.residual is None and plan.pulled is not None
+    assert all(len(f.tables) == 1 for f in plan.pulled.fragments)
+    assert any(f.parts > 1 for f in plan.pulled.fragments)
+    sources = {s.name: s for s in tpch.catalog.sources()}
+    choices = PlanChoices(LinkRates())
+    executor = Executor(lambda name: open_connector(sources[name]), choices=choices)
+    first = executor.run(plan)
+    assert_reference_answer(first.read_all(), reference, n)
+    assert first.plan is plan
+    choices.links.observe("pg", 10**9, 0.01)
+    pulled = executor.run(plan)
+    assert pulled.plan is plan.pulled
+    assert_reference_answer(pulled.read_all(), reference, n)
+    assert pulled.stats.by_source(pulled.plan)["pg"]["rows"] > first.stats.rows
+
+
 def test_parquet_read_in_place_keeps_only_the_keys_sent(tpch, reference):
     # Q17's shape reads lineitem in place twice (the rows and the per-part average), each
     # restricted to the keys of the parts kept: the scans themselves keep only those.
