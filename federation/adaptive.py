@@ -66,15 +66,19 @@ class PlanChoices:
         self._lock = threading.Lock()
 
     def choose(self, plan: Plan) -> Plan:
-        pulled = plan.pulled
-        if pulled is None:
+        if plan.pulled is None:
             return plan
+        with self._lock:  # runs of the same plan may be recorded meanwhile
+            return self._choose(plan, plan.pulled)
+
+    def _choose(self, plan: Plan, pulled: Plan) -> Plan:
         runs = self._runs.get(_key(plan))
         if runs is None or not runs.pushed:
             return plan
         if len(runs.pulled) < EXPLORE_RUNS:
-            if runs.pulled and min(runs.pulled) > 2 * min(runs.pushed):
-                return plan  # far slower at once: not worth a second look
+            far_slower = runs.pulled and min(runs.pulled) > 2 * min(runs.pushed)
+            if far_slower and runs.in_a_row < RECHECK_AFTER:
+                return plan  # far slower at once: not worth a second look soon
             return pulled if self._affordable(pulled, min(runs.pushed)) else plan
         faster_pulled = min(runs.pulled) < min(runs.pushed)
         if runs.in_a_row >= RECHECK_AFTER and (
