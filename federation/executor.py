@@ -7,10 +7,12 @@ DuckDB over the fetched Arrow tables (zero copy) and streams its result.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -482,6 +484,7 @@ class _Stream:
         )
         self.started = time.perf_counter()
         self.thread.start()
+        _STREAMS.add(self)
 
     def _put(self, item: Any) -> bool:
         import queue
@@ -553,6 +556,23 @@ class _Stream:
 
     def cancel(self) -> None:
         self.cancelled.set()
+
+
+# Fetch threads are daemons, so that a source that never answers cannot hold the process
+# open. But one still closing its connection when the interpreter exits is stopped inside
+# the driver's native code, which aborts the process: exiting stops them and waits a little.
+_STREAMS: weakref.WeakSet[_Stream] = weakref.WeakSet()
+STREAMS_EXIT_WAIT = 5.0
+
+
+@atexit.register
+def _stop_streams() -> None:
+    streams = list(_STREAMS)
+    for stream in streams:
+        stream.cancel()
+    deadline = time.monotonic() + STREAMS_EXIT_WAIT
+    for stream in streams:
+        stream.thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _streamable(plan: Plan) -> set[str]:
