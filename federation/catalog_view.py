@@ -56,6 +56,9 @@ class ColumnInfo:
     arrow_type: str
     nullable: bool = True
     distinct_count: int | None = None
+    # Crawled smallest and largest values, as the catalog keeps them (text).
+    min: str | None = None
+    max: str | None = None
 
     @property
     def sql_type(self) -> str:
@@ -152,7 +155,14 @@ def table_info(d: Dataset, kind: str) -> TableInfo:
         name=d.name,
         kind=kind,
         columns=tuple(
-            ColumnInfo(c.name, c.type, c.nullable, c.stats.distinct_count if c.stats else None)
+            ColumnInfo(
+                c.name,
+                c.type,
+                c.nullable,
+                c.stats.distinct_count if c.stats else None,
+                c.stats.min if c.stats else None,
+                c.stats.max if c.stats else None,
+            )
             for c in d.columns
         ),
         row_count=d.row_count,

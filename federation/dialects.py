@@ -275,6 +275,9 @@ class SQLiteDialect(SourceDialect):
 
     name = "sqlite"
     sqlglot_dialect = "sqlite"
+    # A local file: scanning it is cheap, and it checks a long IN list row by row against
+    # a temporary index. Keys pay only when they leave few rows.
+    max_key_share: ClassVar[float | None] = 0.15
     unsupported = (
         exp.Extract,
         exp.Interval,

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, build_scope
 
-from .catalog_view import CatalogView, TableInfo, sqlglot_schema
+from .catalog_view import CatalogView, ColumnInfo, TableInfo, sqlglot_schema
 from .dialects import SourceDialect, dialect_for
 from .errors import QueryError
+from .estimates import ColumnLookup, selectivity
 from .frontend import checked_tree, optimize_checked, parse_and_bind
 from .lru import LruCache
 from .plan import DynamicFilter, Fragment, Plan
@@ -596,7 +597,7 @@ class _Planner:
             limit, rows = dialect.max_join_rows, r.info.row_count
             if limit is not None and rows is not None:
                 own = [c for c in conjuncts if _aliases(c) == {r.alias}]
-                if rows * _selectivity(own, r.info) > limit:
+                if rows * selectivity(own, _columns_of(r)) > limit:
                     continue  # fetched apart, with the keys of the others as a filter
             by_source.setdefault(r.info.source, []).append(r)
         groups: list[list[_Relation]] = []
@@ -667,7 +668,9 @@ class _Planner:
         rows = [r.info.row_count for r in group if r.info.row_count is not None]
         # Join conditions pair rows rather than drop them: only the other filters count.
         filters = [c for c in pushed if not _is_column_equality(c)]
-        fragment.estimated_rows = int(max(rows) * _selectivity(filters, None)) if rows else None
+        fragment.estimated_rows = (
+            int(max(rows) * selectivity(filters, _columns_of(*group))) if rows else None
+        )
         if rows:
             self._base_rows[fragment.id] = fragment.table_rows = max(rows)
         return fragment, names
@@ -719,7 +722,7 @@ class _Planner:
             c: col.arrow_type for c in cols if (col := info.column(c)) is not None
         }
         if info.row_count is not None:
-            fragment.estimated_rows = int(info.row_count * _selectivity(pushed, info))
+            fragment.estimated_rows = int(info.row_count * selectivity(pushed, _columns_of(r)))
             self._base_rows[fragment.id] = fragment.table_rows = info.row_count
         return fragment
 
@@ -1115,7 +1118,7 @@ def _estimate_local(body: exp.Select, inputs: list[Fragment]) -> int | None:
     ):
         return 1
     filters = [c for c in _conjuncts(body.args.get("where")) if not _is_column_equality(c)]
-    estimate = max(r for r in rows if r is not None) * _selectivity(filters, None)
+    estimate = max(r for r in rows if r is not None) * selectivity(filters)
     if body.args.get("having") is not None:
         estimate *= 0.1
     return max(1, int(estimate))
@@ -1476,24 +1479,16 @@ def _pushable_limit(scope: Scope, all_filters_pushed: bool) -> int | None:
     return int(value.this) if isinstance(value, exp.Literal) and value.is_int else None
 
 
-def _selectivity(conjuncts: list[exp.Expr], info: TableInfo | None) -> float:
-    s = 1.0
-    for c in conjuncts:
-        if isinstance(c, exp.EQ):
-            col = c.find(exp.Column)
-            distinct = None
-            if info is not None and col is not None and (ci := info.column(col.name)):
-                distinct = ci.distinct_count
-            s *= 1 / distinct if distinct else 0.1
-        elif isinstance(c, exp.In):
-            s *= min(1.0, 0.05 * len(c.expressions or [1]))
-        elif isinstance(c, exp.Like):
-            s *= 0.9 if c.args.get("negate") else 0.1  # NOT LIKE keeps most rows
-        elif isinstance(c, exp.Not) and not isinstance(c.this, exp.Is):
-            s *= max(0.0, 1 - _selectivity([c.this], info))
-        else:
-            s *= 0.3
-    return max(s, 1e-6)
+def _columns_of(*relations: _Relation) -> ColumnLookup:
+    """Crawled statistics of the columns of ``relations``, by the query's alias."""
+    by_alias = {r.alias: r.info for r in relations}
+    only = relations[0].info if len(relations) == 1 else None
+
+    def column_of(column: exp.Column) -> ColumnInfo | None:
+        info = by_alias.get(column.table, only)
+        return info.column(column.name) if info is not None else None
+
+    return column_of
 
 
 _ARROW_FOR_SQL = {

@@ -612,3 +612,17 @@ def test_a_column_only_a_filter_reads_is_not_fetched(view):
     )
     pg = next(f for f in plan.fragments if f.source == "pg")
     assert "NOT" in (pg.sql() or "") and "name" not in pg.output_types, plan.explain()
+
+
+@pytest.mark.parametrize("condition, sent", [("e.capital > 1000", False), ("e.name = 'x'", True)])
+def test_sqlite_gets_keys_only_for_a_small_share_of_its_rows(view, condition, sent):
+    # A local file scans fast and checks a long IN list row by row: about 30,000 keys
+    # for 100,000 rows cost more than they save, 10,000 do not.
+    view.add(table("lite", "sqlite", "main", "permit", 100_000, holder="string", sort="string"))
+    plan = plan_query(
+        "SELECT p.sort FROM lite.permit p JOIN pg.enterprise e ON e.credit_code = p.holder "
+        f"WHERE {condition}",
+        view,
+    )
+    lite = next(f for f in plan.fragments if f.source == "lite")
+    assert bool(lite.dynamic_filters) is sent, plan.explain()
