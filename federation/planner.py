@@ -102,13 +102,19 @@ def _slice_large_fetch(fragment: Fragment, tables: dict[tuple[str, str, str], Ta
             candidates.append((info.row_count, table.alias_or_name, info))
     if not candidates or dialect is None:
         return
-    rows, alias, info = max(candidates, key=lambda c: c[0])
-    if rows < SLICED_FETCH_MIN_ROWS:
-        return
-    if dialect.part_condition(alias, info.schema, info.name, 0, SLICED_FETCH_PARTS) is None:
-        return
-    fragment.parts = SLICED_FETCH_PARTS
-    fragment.part_table = (alias, info.schema, info.name)
+    _rows, alias, info = max(candidates, key=lambda c: c[0])
+    if _sliceable(info, dialect, alias):
+        fragment.parts = SLICED_FETCH_PARTS
+        fragment.part_table = (alias, info.schema, info.name)
+
+
+def _sliceable(info: TableInfo, dialect: SourceDialect, alias: str) -> bool:
+    """Whether the table is large enough to fetch in slices, and its source can slice it."""
+    return (
+        (info.row_count or 0) >= SLICED_FETCH_MIN_ROWS
+        and info.table_kind in ("table", "materialized_view")
+        and dialect.part_condition(alias, info.schema, info.name, 0, SLICED_FETCH_PARTS) is not None
+    )
 
 
 # Plans are pure: the same SQL over the same catalog entries under the same grants plans
@@ -184,16 +190,7 @@ def _worth_pulling(plan: Plan, tables: list[TableInfo]) -> bool:
         or not ({"join", "aggregate"} & set(fragment.pushed))
     ):
         return False
-    large = [
-        t
-        for t in tables
-        if (t.row_count or 0) >= SLICED_FETCH_MIN_ROWS
-        and t.table_kind in ("table", "materialized_view")
-    ]
-    return any(
-        dialect.part_condition(t.name, t.schema, t.name, 0, SLICED_FETCH_PARTS) is not None
-        for t in large
-    )
+    return any(_sliceable(t, dialect, t.name) for t in tables)
 
 
 def _optimized_keeping_subqueries(
@@ -351,9 +348,14 @@ class _Planner:
         groups = self._join_groups(inner_relations, conjuncts)
         grouped = {r.alias for g in groups for r in g}
         exact = [i for g in groups for i in self._exact_in_group(g, conjuncts)]
-        exact += _exact_alone(
-            relations, grouped, conjuncts, len(_conjuncts(select.args.get("where")))
-        )
+        # A table fetched alone from a SQL source computes its own WHERE conditions too.
+        in_where = conjuncts[: len(_conjuncts(select.args.get("where")))]
+        exact += [
+            i
+            for r in relations
+            if r.alias not in grouped and not r.null_supplying and dialect_for(r.info.kind)
+            for i in self._exact_in_group([r], in_where)
+        ]
         if exact:
             # Conditions a fragment computes exactly need no second look, and the columns
             # only they use need not be fetched.
@@ -1370,24 +1372,6 @@ def _needed_columns(scope: Scope) -> dict[str, set[str]]:
         if c.table:
             needed.setdefault(c.table, set()).add(c.name)
     return needed
-
-
-def _exact_alone(
-    relations: list[_Relation], grouped: set[str], conjuncts: list[exp.Expr], in_where: int
-) -> list[int]:
-    """Indexes of WHERE conditions on one table of a SQL source that its own fragment
-    computes with the query's meaning."""
-    out = []
-    for r in relations:
-        dialect = dialect_for(r.info.kind)
-        if r.alias in grouped or r.null_supplying or dialect is None:
-            continue
-        out += [
-            i
-            for i, c in enumerate(conjuncts[:in_where])
-            if _aliases(c) == {r.alias} and not c.find(exp.Subquery) and not dialect.rejects(c)
-        ]
-    return out
 
 
 def _on_conjuncts_for(select: exp.Select, r: _Relation) -> list[exp.Expr]:
