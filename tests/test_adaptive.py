@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from guajie.federation import CatalogView, plan_query
+from guajie.federation import CatalogView, Plan, plan_query
 from guajie.federation.adaptive import RECHECK_AFTER, LinkRates, PlanChoices
 from tests.test_planner import table
 
@@ -21,33 +21,21 @@ SQL = (
 
 @pytest.fixture
 def view() -> CatalogView:
+    """The same two tables in PostgreSQL (which can be read in slices) and MariaDB."""
     v = CatalogView(source_kinds={"pg": "postgresql", "my": "mysql"})
-    v.add(
-        table(
-            "pg",
-            "postgresql",
-            "public",
-            "enterprise",
-            50_000,
-            credit_code="string",
-            district_code="string",
+    for source, kind, schema in (("pg", "postgresql", "public"), ("my", "mysql", "hrss")):
+        v.add(
+            table(
+                source,
+                kind,
+                schema,
+                "enterprise",
+                50_000,
+                credit_code="string",
+                district_code="string",
+            )
         )
-    )
-    v.add(
-        table("pg", "postgresql", "public", "filing", 2_000_000, credit_code="string", tax="double")
-    )
-    v.add(
-        table(
-            "my",
-            "mysql",
-            "hrss",
-            "enterprise",
-            50_000,
-            credit_code="string",
-            district_code="string",
-        )
-    )
-    v.add(table("my", "mysql", "hrss", "filing", 2_000_000, credit_code="string", tax="double"))
+        v.add(table(source, kind, schema, "filing", 2_000_000, credit_code="string", tax="double"))
     return v
 
 
@@ -82,6 +70,15 @@ def fast_link() -> LinkRates:
     return links
 
 
+def measured(plan: Plan, pushed: float, *pulled: float) -> PlanChoices:
+    """Choices over a fast link after one pushed run and the pulled runs given."""
+    choices = PlanChoices(fast_link())
+    choices.record(plan, plan, pushed)
+    for seconds in pulled:
+        choices.record(plan, plan.pulled, seconds)
+    return choices
+
+
 def test_the_pushed_plan_runs_first_and_the_pulled_one_only_where_affordable(view):
     plan = plan_query(SQL, view)
     assert plan.pulled is not None
@@ -94,27 +91,17 @@ def test_the_pushed_plan_runs_first_and_the_pulled_one_only_where_affordable(vie
     choices.links.observe("pg", 10_000_000, 10.0)  # 1 MB/s: moving the rows takes long
     assert choices.choose(plan) is plan
 
-    fast = PlanChoices(fast_link())
-    fast.record(plan, plan, 2.0)
-    assert fast.choose(plan) is plan.pulled
+    assert measured(plan, 2.0).choose(plan) is plan.pulled
 
 
 def test_the_faster_variant_wins_after_both_ran(view):
     plan = plan_query(SQL, view)
-    choices = PlanChoices(fast_link())
-    choices.record(plan, plan, 2.0)
-    choices.record(plan, plan.pulled, 1.2)
+    choices = measured(plan, 2.0, 1.2)
     assert choices.choose(plan) is plan.pulled  # a second look before comparing
     choices.record(plan, plan.pulled, 1.0)
     assert choices.choose(plan) is plan.pulled
-    slower = PlanChoices(fast_link())
-    slower.record(plan, plan, 1.0)
-    slower.record(plan, plan.pulled, 1.5)
-    slower.record(plan, plan.pulled, 1.4)
-    assert slower.choose(plan) is plan
-    far = PlanChoices(fast_link())
-    far.record(plan, plan, 1.0)
-    far.record(plan, plan.pulled, 5.0)
+    assert measured(plan, 1.0, 1.5, 1.4).choose(plan) is plan
+    far = measured(plan, 1.0, 5.0)
     assert far.choose(plan) is plan  # far slower at once: no second look soon
     for _ in range(RECHECK_AFTER):
         far.record(plan, plan, 1.0)
@@ -123,8 +110,7 @@ def test_the_faster_variant_wins_after_both_ran(view):
 
 def test_the_other_variant_is_measured_again_now_and_then(view):
     plan = plan_query(SQL, view)
-    choices = PlanChoices(fast_link())
-    choices.record(plan, plan, 1.0)
+    choices = measured(plan, 1.0)
     for _ in range(RECHECK_AFTER):
         assert choices.choose(plan) is plan.pulled
         choices.record(plan, plan.pulled, 0.5)
@@ -137,6 +123,4 @@ def test_copies_of_a_plan_share_its_measurements(view):
     plan = plan_query(SQL, view)
     copy = plan_query(SQL, view)
     assert copy is not plan
-    choices = PlanChoices(fast_link())
-    choices.record(plan, plan, 2.0)
-    assert choices.choose(copy) is copy.pulled
+    assert measured(plan, 2.0).choose(copy) is copy.pulled
