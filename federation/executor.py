@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -156,40 +156,45 @@ class Executor:
         """Fetch ``fragments`` into ``tables`` (which holds the in-place views), each once
         the fragments it waits on are there."""
         pending = list(fragments)
+        running: dict[Future[tuple[pa.Table, FragmentStats]], Fragment] = {}
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         pool = ThreadPoolExecutor(max_workers=self.max_workers)
         try:
-            while pending:
+            while pending or running:
+                # Each fragment starts as soon as the fragments it waits on are there, not
+                # when everything started before it has finished.
                 ready = [
                     f
                     for f in pending
                     if all(d.from_fragment in tables for d in f.dynamic_filters)
                     and all(i in tables for i in f.inputs)
                 ]
-                if not ready:  # a cycle cannot be planned, but never hang on one
-                    ready = pending
-                futures: dict[Future[tuple[pa.Table, FragmentStats]], Fragment] = {
-                    pool.submit(self._fetch, f, tables, views.get(f.id), stats): f for f in ready
-                }
+                if not ready and not running:  # a cycle cannot be planned, but never hang
+                    ready = list(pending)
+                pending = [f for f in pending if f not in ready]
+                for fragment in ready:
+                    future = pool.submit(
+                        self._fetch, fragment, tables, views.get(fragment.id), stats
+                    )
+                    running[future] = fragment
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                done, not_done = wait(futures, timeout=remaining, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    if future.exception() is not None:
-                        for other in not_done:
-                            other.cancel()
-                        raise _fragment_error(futures[future], future.exception())
-                if not_done:
-                    waiting = sorted({futures[f].source for f in not_done})
+                done, _ = wait(running, timeout=remaining, return_when=FIRST_COMPLETED)
+                if not done:
+                    waiting = sorted({f.source for f in running.values()})
                     raise ExecutionError(
                         f"The query timed out after {self.timeout:g} s waiting for "
                         f"source(s) {', '.join(waiting)}.",
                         "Retry later, narrow the query, or raise the time limit.",
                     )
-                for future, fragment in futures.items():
+                for future in done:
+                    fragment = running.pop(future)
+                    if future.exception() is not None:
+                        for other in running:
+                            other.cancel()
+                        raise _fragment_error(fragment, future.exception())
                     table, fstats = future.result()
                     tables[fragment.id] = table
                     stats.fragments[fragment.id] = fstats
-                pending = [f for f in pending if f not in ready]
         finally:
             # Never wait for a source that is still answering after a failure or a timeout.
             pool.shutdown(wait=False, cancel_futures=True)
@@ -203,7 +208,7 @@ class Executor:
         stats: RunStats | None = None,
     ) -> tuple[pa.Table, FragmentStats]:
         started = time.perf_counter()
-        fstats = FragmentStats()
+        fstats = FragmentStats(started=started - stats.began if stats is not None else 0.0)
         if view is not None:
             table, fstats.dynamic_filter_keys = _read_view(view, done)
             return _finish(table, fragment, fstats, started)
@@ -472,7 +477,7 @@ class _Stream:
         self.fragment = fragment
         self.error: GuajieError | None = None
         self.deadline = deadline
-        self.stats = FragmentStats()
+        self.stats = FragmentStats(started=time.perf_counter() - stats.began)
         stats.fragments[fragment.id] = self.stats
         self.queue: queue.Queue[Any] = queue.Queue(self.QUEUE_BATCHES)
         self.cancelled = threading.Event()

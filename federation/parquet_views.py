@@ -130,7 +130,7 @@ def record_scans(profile: str, views: list[ParquetView], stats: dict[str, Fragme
         rows = sum(r for r, _ in found or [])
         size = sum(b for _, b in found or [])
         for i, view in enumerate(group):
-            s = stats.setdefault(view.fragment.id, FragmentStats())
+            s = stats.setdefault(view.fragment.id, FragmentStats(read_in_place=True))
             share = len(group) - i  # the first views take the remainders
             taken_rows, taken_bytes = rows // share, size // share
             # A view read by a local fragment and by the residual counts both reads.

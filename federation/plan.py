@@ -6,6 +6,7 @@ actual rows and bytes per fragment in a separate :class:`RunStats`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,6 +159,8 @@ class FragmentStats:
     sql: str | None = None  # as actually sent, dynamic filters included
     dynamic_filter_keys: int | None = None
     slices: int = 1  # connections a sliced fragment was fetched over (1: fetched whole)
+    started: float = 0.0  # seconds after the run began: shows what waited on what
+    read_in_place: bool = False  # a Parquet scan the local query ran itself, untimed
 
 
 @dataclass
@@ -166,6 +169,7 @@ class RunStats:
     local_seconds: float = 0.0
     total_seconds: float = 0.0
     rows: int = 0
+    began: float = field(default_factory=time.perf_counter, repr=False)
 
     def by_source(self, plan: Plan) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -231,7 +235,14 @@ class Plan:
             d = f.to_dict()
             if stats is not None and f.id in stats.fragments:
                 s = stats.fragments[f.id]
-                d["actual"] = {"rows": s.rows, "bytes": s.bytes, "seconds": round(s.seconds, 4)}
+                d["actual"] = {
+                    "rows": s.rows,
+                    "bytes": s.bytes,
+                    "seconds": round(s.seconds, 4),
+                    "started": round(s.started, 4),
+                }
+                if s.read_in_place:
+                    d["actual"]["read_in_place"] = True
                 if f.parts > 1:
                     d["actual"]["slices"] = s.slices
                 if s.sql and s.sql != d.get("sql"):
@@ -286,7 +297,12 @@ class Plan:
                 )
             if stats is not None and f.id in stats.fragments:
                 s = stats.fragments[f.id]
-                lines.append(f"    actual: {s.rows:,} rows, {s.bytes:,} bytes, {s.seconds:.3f} s")
+                timing = (
+                    "read in place by the local query"
+                    if s.read_in_place
+                    else f"{s.seconds:.3f} s from +{s.started:.3f} s"
+                )
+                lines.append(f"    actual: {s.rows:,} rows, {s.bytes:,} bytes, {timing}")
                 if f.parts > 1:
                     lines.append(
                         f"    fetched in {s.slices} slices, each adding its ctid range"

@@ -293,3 +293,48 @@ def test_rewritten_shapes_match_the_reference(tpch, reference, name):
     plain = shape.format(**{s: "" for s in SOURCE_NAMES.values()})
     expected = reference.sql(sqlglot.transpile(plain, read="trino", write="duckdb")[0])
     assert_same_result(tpch.query(federated), expected.to_arrow_table(), ordered=True)
+
+
+def test_a_fragment_starts_once_its_keys_are_there_not_when_a_slow_source_answers(tpch, reference):
+    # Supplier waits for nation's keys only; PostgreSQL's aggregate, delayed here as over a
+    # slow link, must not hold it back.
+    import time
+
+    from guajie.catalog.connectors import open_connector
+    from guajie.federation import Executor
+
+    sql = (
+        "SELECT n.n_name, count(*) AS suppliers FROM {lite}nation n "
+        "JOIN {my}supplier s ON s.s_nationkey = n.n_nationkey "
+        "WHERE n.n_name = 'GERMANY' "
+        "AND s.s_acctbal > (SELECT avg(o_totalprice) / 100 FROM {pg}orders) GROUP BY n.n_name"
+    )
+    sources = {s.name: s for s in tpch.catalog.sources()}
+    fetched: dict[str, float] = {}
+
+    def open_source(name: str):
+        connector = open_connector(sources[name])
+        fetch = connector.fetch
+
+        def timed_fetch(query: str):
+            if name == "pg":
+                time.sleep(1.0)
+            reader = fetch(query)
+            fetched[name] = time.monotonic()
+            return reader
+
+        connector.fetch = timed_fetch
+        return connector
+
+    plan = tpch.plan(sql.format(lite="lite.", my="my.", pg="pg."))
+    result = Executor(open_source).run(plan)
+    expected = reference.sql(sql.format(lite="", my="", pg="")).to_arrow_table()
+    assert_same_result(result.read_all(), expected, ordered=False)
+    keyed = next(f for f in plan.fragments if f.source == "my")
+    assert keyed.dynamic_filters, plan.explain()
+    assert fetched["my"] < fetched["pg"] - 0.5, plan.explain(result.stats)
+    # explain --analyze shows when each fetch started, so a wait like this one is visible
+    by_source = {f.source: result.stats.fragments[f.id] for f in plan.fragments}
+    my, pg = by_source["my"], by_source["pg"]
+    assert my.started < pg.started + pg.seconds - 0.5
+    assert f"from +{my.started:.3f} s" in plan.explain(result.stats)
