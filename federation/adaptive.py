@@ -79,10 +79,10 @@ class PlanChoices:
             far_slower = runs.pulled and min(runs.pulled) > 2 * min(runs.pushed)
             if far_slower and runs.in_a_row < RECHECK_AFTER:
                 return plan  # far slower at once: not worth a second look soon
-            return pulled if self._affordable(pulled, min(runs.pushed)) else plan
+            return pulled if self._affordable(plan, pulled, min(runs.pushed)) else plan
         faster_pulled = min(runs.pulled) < min(runs.pushed)
         if runs.in_a_row >= RECHECK_AFTER and (
-            faster_pulled or self._affordable(pulled, min(runs.pushed))
+            faster_pulled or self._affordable(plan, pulled, min(runs.pushed))
         ):
             # Loads and links change: now and then the other variant is measured again.
             faster_pulled = not faster_pulled
@@ -103,10 +103,11 @@ class PlanChoices:
             runs.in_a_row = runs.in_a_row + 1 if variant == runs.last else 1
             runs.last = variant
 
-    def _affordable(self, pulled: Plan, pushed_seconds: float) -> bool:
-        """Whether moving the pulled plan's rows could take less than the pushed run."""
+    def _affordable(self, plan: Plan, pulled: Plan, pushed_seconds: float) -> bool:
+        """Whether the SQL fetches only the pulled plan makes could take less time than
+        the pushed run took."""
         seconds = 0.0
-        for source, nbytes in pulled.estimated_bytes_by_source().items():
+        for source, nbytes in pulled.estimated_bytes_by_source(unlike=plan).items():
             rate = self.links.rate(source)
             if rate is None:
                 return False  # a link never measured may be slow: move the few rows

@@ -183,6 +183,14 @@ class RunStats:
         return out
 
 
+def _fetch_key(fragment: Fragment) -> tuple[object, ...]:
+    return (
+        fragment.source,
+        fragment.sql(),
+        tuple(d.column for d in fragment.dynamic_filters),
+    )
+
+
 @dataclass
 class Plan:
     sql: str
@@ -190,9 +198,12 @@ class Plan:
     residual: exp.Query | None  # None: the single fragment's rows are the answer
     output_columns: list[str]
     datasets: list[str] = field(default_factory=list)
-    # The same answer with the one source's tables fetched apart (sliced where large) and
-    # combined locally; run instead where measured faster (see ``adaptive``).
+    # The same answer moving more rows and asking less of the sources: the one source's
+    # tables fetched apart (sliced where large) and combined locally, or a fragment fetched
+    # at once instead of after a chain of keys. Run instead where measured faster (see
+    # ``adaptive``); ``pulled_summary`` says which.
     pulled: Plan | None = None
+    pulled_summary: str = ""
     _residual_sql: str | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -219,11 +230,13 @@ class Plan:
     def fragment(self, fid: str) -> Fragment:
         return next(f for f in self.fragments if f.id == fid)
 
-    def estimated_bytes_by_source(self) -> dict[str, int]:
-        """Bytes the fragments are expected to fetch from each source (unknown sizes: 0)."""
+    def estimated_bytes_by_source(self, unlike: Plan | None = None) -> dict[str, int]:
+        """Bytes the fragments are expected to fetch from each source (unknown sizes: 0);
+        with ``unlike``, only the SQL fetches that plan does not make the same way."""
+        same = {_fetch_key(f) for f in unlike.fragments} if unlike is not None else set()
         out: dict[str, int] = {}
         for f in self.fragments:
-            if f.is_local:
+            if f.is_local or (unlike is not None and (f.query is None or _fetch_key(f) in same)):
                 continue
             width = sum(_TYPE_WIDTHS.get(t.split("(")[0], 16) for t in f.output_types.values())
             out[f.source] = out.get(f.source, 0) + (f.estimated_rows or 0) * max(width, 1)
@@ -259,6 +272,7 @@ class Plan:
         }
         if self.pulled is not None:
             out["pulled"] = self.pulled.to_dict()
+            out["pulled"]["summary"] = self.pulled_summary
         if stats is not None:
             out["actual"] = {
                 "rows": stats.rows,
@@ -319,11 +333,8 @@ class Plan:
         else:
             lines.append("Local: none (the fragment's rows are the answer)")
         if self.pulled is not None:
-            fetched = ", ".join(
-                f"{f.id} {', '.join(f.tables)}" for f in self.pulled.fragments if not f.is_local
-            )
             lines.append(
-                f"Alternative: the tables fetched apart ({fetched}) and combined locally; "
+                f"Alternative: {self.pulled_summary}; "
                 "it runs instead once measured faster over this link"
             )
         if stats is not None:

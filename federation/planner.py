@@ -43,6 +43,10 @@ DYNAMIC_FILTER_RATIO = 2
 DYNAMIC_FILTER_MAX_KEPT = 0.5
 # A side that itself waits for keys sends its own only to fragments at least this large.
 DYNAMIC_FILTER_CHAIN_MIN_ROWS = 50_000
+# Beyond this many keys a SQL source gets them as an array it scans its table against,
+# not as lookups: a fragment waiting on a chain for that many keys also has an
+# alternative that fetches it at once, moving more rows but waiting for nothing.
+CHAINED_KEYS_MAX_LOOKUPS = 5_000
 
 
 def plan_query(
@@ -150,16 +154,34 @@ def _plan(
         whole.run()
         if whole.root_pushed:
             planner = whole
+    untouched = optimized.copy()  # the planner rewrites the tree it plans into the residual
     if not planner.root_pushed:
         planner.run()
     plan = _finished_plan(planner, optimized, tables)
     if planner.root_pushed and _worth_pulling(plan, tables):
-        pulled = _Planner(view, optimized, pull=True)
-        try:
-            pulled.run()
-        except QueryError:
-            return plan
-        plan.pulled = _finished_plan(pulled, optimized, tables)
+        pulled = _Planner(view, untouched, pull=True)
+        summary = "the tables fetched apart ({}) and combined locally"
+    elif planner.chained_scans:
+        pulled = _Planner(view, untouched, unchained=True)
+        summary = "{} fetched at once, not after the keys other fragments find"
+    else:
+        return plan
+    try:
+        pulled.run()
+    except QueryError:
+        return plan
+    plan.pulled = _finished_plan(pulled, untouched, tables)
+    if planner.root_pushed:
+        fetched = [f for f in plan.pulled.fragments if not f.is_local]
+    else:
+        fetched = [
+            f
+            for f in plan.pulled.fragments
+            if any(f.tables == c.tables for c in planner.chained_scans)
+        ]
+    plan.pulled_summary = summary.format(
+        ", ".join(f"{f.id} {', '.join(f.tables)}" for f in fetched)
+    )
     return plan
 
 
@@ -213,12 +235,17 @@ class _Relation:
 
 
 class _Planner:
-    def __init__(self, view: CatalogView, tree: exp.Query, *, pull: bool = False) -> None:
+    def __init__(
+        self, view: CatalogView, tree: exp.Query, *, pull: bool = False, unchained: bool = False
+    ) -> None:
         self.view = view
         self.tree = tree
         # Pulling: no scope is pushed whole and no source joins its own tables; each
         # table is fetched with its own filters and combined locally.
         self.pull = pull
+        # Unchained: no SQL fragment waits on a chain for more keys than it can look up.
+        self.unchained = unchained
+        self.chained_scans: list[Fragment] = []  # fragments that wait so, when not unchained
         self.fragments: list[Fragment] = []
         self.root_pushed = False
         self._ids = itertools.count(1)
@@ -789,6 +816,12 @@ class _Planner:
                     # Waiting on a chain costs more than fetching a small table, or than
                     # what a second filter would remove.
                     continue
+                chained = bool(small.dynamic_filters) and big.query is not None
+                if chained and small.estimated_rows > CHAINED_KEYS_MAX_LOOKUPS:
+                    if self.unchained:
+                        continue
+                else:
+                    chained = False
                 share = self._max_key_share(big)
                 if (
                     share
@@ -814,6 +847,8 @@ class _Planner:
                     b_names.get(f"{b_col.table}.{b_col.name}", b_col.name), ""
                 )
                 big.dynamic_filters.append(DynamicFilter(target, small.id, from_column, arrow_type))
+                if chained:
+                    self.chained_scans.append(big)
                 if kept is not None:
                     big.estimated_rows = max(1, int(big.estimated_rows * kept))
                 added = True

@@ -1,8 +1,10 @@
-"""A query one source could answer whole has a pulled alternative; runs choose between them.
+"""Some queries have a pulled alternative; runs choose between them.
 
 Pushing joins and aggregates moves the fewest bytes; fetching the tables in slices and
-combining them locally can be faster on a fast link. The planner makes both plans and the
-executor picks by measured runs and the measured link (answers: tests/test_federation_tpch).
+combining them locally can be faster on a fast link. Likewise keys sent down a chain of
+fragments move the fewest bytes, while fetching the last fragment at once waits for
+nothing. The planner makes both plans and the executor picks by measured runs and the
+measured link (answers: tests/test_federation_tpch).
 """
 
 from __future__ import annotations
@@ -124,3 +126,78 @@ def test_copies_of_a_plan_share_its_measurements(view):
     copy = plan_query(SQL, view)
     assert copy is not plan
     assert measured(plan, 2.0).choose(copy) is copy.pulled
+
+
+CHAIN = (
+    "SELECT count(*) AS n FROM lite.nation n JOIN my.supplier s ON s.s_nationkey = n.n_nationkey "
+    "JOIN files.lineitem l ON l.l_suppkey = s.s_suppkey "
+    "JOIN pg.orders o ON o.o_orderkey = l.l_orderkey "
+    "WHERE n.n_name = 'SAUDI ARABIA' AND o.o_status = 'F'"
+)
+
+
+def chain_view(lineitems: int, suppliers: int = 100_000) -> CatalogView:
+    """Nation -> supplier -> lineitem -> orders, each waiting for the keys of the one before."""
+    v = CatalogView(
+        source_kinds={"pg": "postgresql", "my": "mysql", "lite": "sqlite", "files": "file"}
+    )
+    v.add(table("lite", "sqlite", "main", "nation", 25, n_nationkey="int64", n_name="string"))
+    v.add(
+        table("my", "mysql", "shop", "supplier", suppliers, s_suppkey="int64", s_nationkey="int64")
+    )
+    v.add(
+        table(
+            "files", "file", "default", "lineitem", lineitems, l_orderkey="int64", l_suppkey="int64"
+        )
+    )
+    v.add(
+        table(
+            "pg",
+            "postgresql",
+            "public",
+            "orders",
+            15_000_000,
+            o_orderkey="int64",
+            o_status="string",
+        )
+    )
+    return v
+
+
+def test_a_sql_fragment_waiting_on_a_chain_for_many_keys_has_an_alternative():
+    plan = plan_query(CHAIN, chain_view(6_000_000))
+    (orders,) = [f for f in plan.fragments if f.source == "pg"]
+    (lineitem,) = [f for f in plan.fragments if f.source == "files"]
+    assert [d.from_fragment for d in orders.dynamic_filters] == [lineitem.id]
+    assert lineitem.dynamic_filters and (lineitem.estimated_rows or 0) > 5_000
+    assert plan.pulled is not None
+    (unchained,) = [f for f in plan.pulled.fragments if f.source == "pg"]
+    assert not unchained.dynamic_filters and unchained.sql() == orders.sql()
+    # everything else waits as before: only the chained fetch changes
+    others = lambda p: [(f.sql(), f.dynamic_filters) for f in p.fragments if f.source != "pg"]  # noqa: E731
+    assert others(plan.pulled) == others(plan)
+    summary = f"{unchained.id} pg.public.orders fetched at once, not after the keys"
+    assert summary in plan.pulled_summary
+    assert f"Alternative: {summary}" in plan.explain()
+    assert plan.to_dict()["pulled"]["summary"] == plan.pulled_summary
+
+
+def test_few_chained_keys_have_no_alternative():
+    # 50,000 line items of 8% of suppliers: about 4,000 keys, which PostgreSQL looks up.
+    plan = plan_query(CHAIN, chain_view(50_000, suppliers=10_000))
+    (lineitem,) = [f for f in plan.fragments if f.source == "files"]
+    assert lineitem.dynamic_filters
+    (orders,) = [f for f in plan.fragments if f.source == "pg"]
+    assert [d.from_fragment for d in orders.dynamic_filters] == [lineitem.id]
+    assert plan.pulled is None
+
+
+def test_only_the_fetches_the_alternative_changes_need_a_measured_link():
+    # SQLite and MariaDB answer both plans alike and were never measured.
+    plan = plan_query(CHAIN, chain_view(6_000_000))
+    assert set(plan.pulled.estimated_bytes_by_source(unlike=plan)) == {"pg"}
+    assert measured(plan, 2.0).choose(plan) is plan.pulled
+    slow = PlanChoices(LinkRates())
+    slow.links.observe("pg", 10_000_000, 10.0)
+    slow.record(plan, plan, 2.0)
+    assert slow.choose(plan) is plan
