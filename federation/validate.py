@@ -89,6 +89,25 @@ def validate(tree: exp.Expr) -> None:
             _check_count(node)
         elif isinstance(node, exp.Select):
             _check_grouping(node)
+        elif isinstance(node, exp.Anonymous):
+            _refuse_unknown_function(node)
+
+
+def _refuse_unknown_function(node: exp.Anonymous) -> None:
+    # A function the query's dialect does not define would be sent to a source as written,
+    # where the name may do something else entirely (MariaDB's GET_LOCK, SLEEP, LOAD_FILE):
+    # refused, as Trino refuses a function it has not registered.
+    from sqlglot.dialects.dialect import Dialect
+
+    from guajie.catalog.errors import did_you_mean
+
+    name = str(node.this)
+    known = sorted({n.lower() for n in Dialect.get_or_raise("trino").parser_class.FUNCTIONS})
+    raise QueryError(
+        f"Unknown function {name}().",
+        did_you_mean(name.lower(), known)
+        or "Use Trino's SQL functions; a source's own functions cannot be called by name.",
+    )
 
 
 def _where(node: exp.Expr) -> str:

@@ -276,6 +276,20 @@ REFUSALS = {
         QueryError,
         ("not supported",),
     ),
+    # functions a source would run by name (locks, sleeps, server files)
+    "source_only_function": Refusal(
+        "SELECT get_lock('job', 0) AS locked FROM market.district",
+        QueryError,
+        ("Unknown function get_lock()", "Trino's SQL functions"),
+    ),
+    "misspelled_function": Refusal(
+        "SELECT uper(name) AS n FROM market.district", QueryError, ("uper()", "'upper'")
+    ),
+    "source_only_function_in_where": Refusal(
+        "SELECT name FROM market.district WHERE load_file('/etc/passwd') IS NULL",
+        QueryError,
+        ("Unknown function load_file()",),
+    ),
     # types
     "join_string_with_number": Refusal(
         "SELECT d.name FROM market.district d "
