@@ -323,6 +323,14 @@ SELECT table_name, column_name, min_value, max_value, nulls_ratio, avg_frequency
 FROM mysql.column_stats WHERE db_name = DATABASE()
 """
 TABLE_STATS_SQL = "SELECT table_name, cardinality FROM mysql.table_stats WHERE db_name = DATABASE()"
+# One-column unique keys: as many distinct values as rows. (The engine's CARDINALITY of
+# other indexes is a sampled guess; InnoDB counts a composite key's leading column as
+# about the whole key's.)
+UNIQUE_KEYS_SQL = """
+SELECT TABLE_NAME, MIN(COLUMN_NAME) FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = DATABASE() AND NON_UNIQUE = 0
+GROUP BY TABLE_NAME, INDEX_NAME HAVING count(*) = 1
+"""
 
 _KINDS = {"BASE TABLE": "table", "SYSTEM VERSIONED": "table", "VIEW": "view"}
 
@@ -502,6 +510,8 @@ class MySQLConnector(Connector):
                 cur.execute(COLUMNS_SQL)
                 column_rows = cur.fetchall()
                 column_stats, cardinality = self._engine_independent_stats(cur)
+                cur.execute(UNIQUE_KEYS_SQL)
+                unique_keys = {(r[0], r[1]) for r in cur.fetchall()}
         except pymysql.Error as exc:
             raise self._query_error(exc, "reading information_schema") from None
         finally:
@@ -521,13 +531,22 @@ class MySQLConnector(Connector):
             ):
                 arrow = arrow_type_for(column_type)
                 found = column_stats.get((name, column))
+                stats = _column_stats(found, table_rows, arrow) if found else None
+                if (
+                    (name, column) in unique_keys
+                    and table_rows is not None
+                    and (stats is None or stats.distinct_count is None)
+                ):
+                    stats = (stats or ColumnStats()).model_copy(
+                        update={"distinct_count": table_rows}
+                    )
                 columns.append(
                     CrawledColumn(
                         name=column,
                         type=arrow,
                         nullable=is_nullable == "YES",
                         description=column_comment or None,
-                        stats=_column_stats(found, table_rows, arrow) if found else None,
+                        stats=stats,
                     )
                 )
             size = None

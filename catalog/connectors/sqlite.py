@@ -8,8 +8,9 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..models import ColumnStats
 from .base import Capabilities, Connector, CrawledColumn, CrawledDataset
 
 if TYPE_CHECKING:
@@ -109,21 +110,35 @@ class SQLiteConnector(Connector):
         try:
             modified = datetime.fromtimestamp(self.path.stat().st_mtime, UTC).replace(microsecond=0)
             stat_rows = self._stat1(conn)
+            index_stats = self._index_stats(conn)
             tables = conn.execute(
                 "SELECT name, type, sql FROM sqlite_master WHERE type IN ('table', 'view') "
                 "AND name NOT LIKE 'sqlite_%' ORDER BY name"
             ).fetchall()
             for name, kind, ddl in tables:
                 table_comment, column_comments = comments_from_ddl(ddl)
+                info = [
+                    col
+                    for col in conn.execute(f'PRAGMA table_xinfo("{name}")')
+                    if col[6] in (0, 2, 3)  # ordinary and generated columns, not hidden ones
+                ]
+                rows = stat_rows.get(name) if kind == "table" else None
+                keyed = (
+                    self._indexed_distinct(conn, name, info, rows, index_stats)
+                    if rows is not None
+                    else {}
+                )
                 columns = [
                     CrawledColumn(
                         name=col[1],
                         type=arrow_type_for(col[2] or ""),
                         nullable=not col[3] and not col[5],
                         description=column_comments.get(col[1]),
+                        stats=ColumnStats(distinct_count=keyed[col[1]])
+                        if col[1] in keyed
+                        else None,
                     )
-                    for col in conn.execute(f'PRAGMA table_xinfo("{name}")')
-                    if col[6] in (0, 2, 3)  # ordinary and generated columns, not hidden ones
+                    for col in info
                 ]
                 yield CrawledDataset(
                     schema="main",
@@ -131,12 +146,53 @@ class SQLiteConnector(Connector):
                     columns=columns,
                     kind=kind,
                     description=table_comment,
-                    row_count=stat_rows.get(name) if kind == "table" else None,
+                    row_count=rows,
                     last_modified=modified,
                     format="SQLite",
                 )
         finally:
             conn.close()
+
+    @staticmethod
+    def _index_stats(conn: sqlite3.Connection) -> dict[str, str]:
+        """ANALYZE's figures per index (``rows rows-per-key ...``), where it was run."""
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+            return {}
+        return {
+            idx: str(stat)
+            for _tbl, idx, stat in conn.execute(
+                "SELECT tbl, idx, stat FROM sqlite_stat1 WHERE idx IS NOT NULL"
+            )
+        }
+
+    @staticmethod
+    def _indexed_distinct(
+        conn: sqlite3.Connection,
+        table: str,
+        columns: list[tuple[Any, ...]],
+        rows: int,
+        index_stats: dict[str, str],
+    ) -> dict[str, int]:
+        """Distinct values of each column that leads an index: every row's own for a
+        one-column primary or unique key, else ANALYZE's rows per key, where it ran."""
+        found: dict[str, int] = {}
+        primary = [col[1] for col in columns if col[5]]
+        if len(primary) == 1:
+            found[primary[0]] = rows
+        for _seq, index, unique, _origin, partial in conn.execute(f'PRAGMA index_list("{table}")'):
+            if partial:
+                continue
+            keys = [r[2] for r in conn.execute(f'PRAGMA index_info("{index}")')]
+            if not keys or keys[0] is None:
+                continue  # an index on an expression
+            if unique and len(keys) == 1:
+                found[keys[0]] = rows
+                continue
+            figures = index_stats.get(index, "").split()
+            if len(figures) > 1 and figures[1].isdigit() and int(figures[1]) > 0:
+                distinct = max(1, round(int(figures[0]) / int(figures[1])))
+                found[keys[0]] = max(found.get(keys[0], 0), distinct)
+        return found
 
     @staticmethod
     def _stat1(conn: sqlite3.Connection) -> dict[str, int]:
