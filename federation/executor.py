@@ -58,6 +58,9 @@ class QueryResult:
         return table
 
 
+EARLY_VIEW_MAX_ROWS = 500_000  # estimated rows of a Parquet scan read early (see _run)
+
+
 class Executor:
     def __init__(
         self,
@@ -103,6 +106,19 @@ class Executor:
         in_place = {fid: v for fid, v in views.items() if fid not in key_sources}
         streamed = _streamable(plan) - set(in_place)
         materialized = [f for f in plan.fragments if f.id not in streamed and f.id not in in_place]
+        if materialized and all(_whole_table(f) for f in materialized):
+            # Sources are sending whole tables, whose keys could not narrow a scan: a
+            # small filtered scan of local Parquet is read alongside them instead of after
+            # them, in the local query.
+            for f in plan.fragments:
+                if (
+                    f.id in in_place
+                    and not f.dynamic_filters
+                    and f.estimated_rows is not None
+                    and f.estimated_rows <= EARLY_VIEW_MAX_ROWS
+                ):
+                    del in_place[f.id]
+                    materialized.append(f)
         tables: dict[str, Any] = self._fetch_all(materialized, stats, views, dict(in_place))
         streams = [
             _Stream(self, f, tables, stats, self._deadline(started))
@@ -369,6 +385,15 @@ def local_connection(threads: int | None = None) -> Any:
             database.execute("SET GLOBAL parquet_metadata_cache = true")
             _DATABASES[threads] = database
         return database.cursor()
+
+
+def _whole_table(fragment: Fragment) -> bool:
+    """Whether a SQL fragment fetches a table as it is (columns aside)."""
+    return (
+        fragment.query is not None
+        and not fragment.dynamic_filters
+        and set(fragment.pushed) <= {"scan", "order"}
+    )
 
 
 def _finish(

@@ -369,3 +369,17 @@ def test_a_fragment_starts_once_its_keys_are_there_not_when_a_slow_source_answer
     my, pg = by_source["my"], by_source["pg"]
     assert my.started < pg.started + pg.seconds - 0.5
     assert f"from +{my.started:.3f} s" in plan.explain(result.stats)
+
+
+def test_a_small_parquet_scan_is_read_alongside_sources_sending_whole_tables(tpch, reference):
+    # Q14 joins a month of lineitem to all of part: part's keys cannot narrow the scan, so
+    # it runs while SQLite sends part. Q19's parts are filtered: their keys narrow the
+    # scan, which stays in the local query.
+    read_in_place = {}
+    for n in (14, 19):
+        result = tpch.execute(federated_sql(n))
+        assert_reference_answer(result.read_all(), reference, n)
+        (scan,) = [f for f in result.plan.fragments if f.source == "files"]
+        read_in_place[n] = result.stats.fragments[scan.id].read_in_place
+        assert result.stats.by_source(result.plan)["files"]["rows"] > 0
+    assert read_in_place == {14: False, 19: True}
