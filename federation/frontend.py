@@ -22,6 +22,7 @@ from guajie.catalog.errors import did_you_mean
 
 from .catalog_view import CatalogView, TableInfo, sqlglot_schema
 from .errors import PolicyError, QueryError, QuerySyntaxError, ReadOnlyError
+from .lru import LruCache
 from .policy import Access, Policy, apply_policy, enforce_aggregate_only, mark_explicit_columns
 from .validate import validate
 
@@ -29,6 +30,19 @@ _QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
 
 
 def parse_read_only(sql: str, dialect: str = "trino") -> exp.Query:
+    """The one read-only query ``sql`` holds, parsed in ``dialect`` (a tree of its own)."""
+    parsed = _PARSED.get((sql, dialect))
+    if parsed is None:
+        parsed = _parse_read_only(sql, dialect)
+        _PARSED.put((sql, dialect), parsed)
+    return parsed.copy()
+
+
+# A query run again (a dashboard, a scenario) is parsed once: callers get copies to change.
+_PARSED: LruCache[tuple[str, str], exp.Query] = LruCache(256)
+
+
+def _parse_read_only(sql: str, dialect: str) -> exp.Query:
     try:
         Dialect.get_or_raise(dialect)
     except ValueError:
