@@ -119,7 +119,16 @@ class Executor:
                 ):
                     del in_place[f.id]
                     materialized.append(f)
+        shared = _shared_scans(plan, in_place)
+        for fid in shared:
+            del in_place[fid]
+        for fid in sorted(set(shared.values())):
+            del in_place[fid]
+            materialized.append(plan.fragment(fid))
         tables: dict[str, Any] = self._fetch_all(materialized, stats, views, dict(in_place))
+        for fid, read in shared.items():
+            tables[fid] = tables[read].select(plan.fragment(fid).columns)
+            stats.fragments[fid] = FragmentStats(same_rows_as=read)
         streams = [
             _Stream(self, f, tables, stats, self._deadline(started))
             for f in plan.fragments
@@ -385,6 +394,34 @@ def local_connection(threads: int | None = None) -> Any:
             database.execute("SET GLOBAL parquet_metadata_cache = true")
             _DATABASES[threads] = database
         return database.cursor()
+
+
+def _shared_scans(plan: Plan, in_place: dict[str, ParquetView]) -> dict[str, str]:
+    """Keyed Parquet scans that read the same rows (same files, filters and keys) as one
+    with more columns: each is taken from that one's rows, read once into Arrow, rather
+    than scanned again (Q17 reads lineitem for the parts kept twice)."""
+    readers = {i for f in plan.fragments for i in f.inputs}
+    groups: dict[tuple[object, ...], list[Fragment]] = {}
+    for fid, view in in_place.items():
+        f = view.fragment
+        if not f.dynamic_filters or fid in readers:
+            continue
+        key = (
+            tuple(view.files),
+            tuple(sorted(p.sql() for p in [*f.predicates, *f.local_predicates])),
+            f.limit,
+            tuple((d.column, d.from_fragment, d.from_column) for d in f.dynamic_filters),
+        )
+        groups.setdefault(key, []).append(f)
+    shared: dict[str, str] = {}
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        widest = max(group, key=lambda f: len(f.columns))
+        for f in group:
+            if f is not widest and set(f.columns) <= set(widest.columns):
+                shared[f.id] = widest.id
+    return shared
 
 
 def _whole_table(fragment: Fragment) -> bool:

@@ -161,6 +161,7 @@ class FragmentStats:
     slices: int = 1  # connections a sliced fragment was fetched over (1: fetched whole)
     started: float = 0.0  # seconds after the run began: shows what waited on what
     read_in_place: bool = False  # a Parquet scan the local query ran itself, untimed
+    same_rows_as: str | None = None  # a scan answered from another fragment's read
 
 
 @dataclass
@@ -256,6 +257,8 @@ class Plan:
                 }
                 if s.read_in_place:
                     d["actual"]["read_in_place"] = True
+                if s.same_rows_as:
+                    d["actual"]["same_rows_as"] = s.same_rows_as
                 if f.parts > 1:
                     d["actual"]["slices"] = s.slices
                 if s.sql and s.sql != d.get("sql"):
@@ -311,12 +314,15 @@ class Plan:
                 )
             if stats is not None and f.id in stats.fragments:
                 s = stats.fragments[f.id]
-                timing = (
-                    "read in place by the local query"
-                    if s.read_in_place
-                    else f"{s.seconds:.3f} s from +{s.started:.3f} s"
-                )
-                lines.append(f"    actual: {s.rows:,} rows, {s.bytes:,} bytes, {timing}")
+                if s.same_rows_as:
+                    lines.append(f"    actual: the rows {s.same_rows_as} read, not scanned again")
+                else:
+                    timing = (
+                        "read in place by the local query"
+                        if s.read_in_place
+                        else f"{s.seconds:.3f} s from +{s.started:.3f} s"
+                    )
+                    lines.append(f"    actual: {s.rows:,} rows, {s.bytes:,} bytes, {timing}")
                 if f.parts > 1:
                     lines.append(
                         f"    fetched in {s.slices} slices, each adding its ctid range"

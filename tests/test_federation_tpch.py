@@ -253,8 +253,33 @@ def test_a_fragment_fetched_at_once_instead_of_after_a_chain_of_keys(tpch, refer
 
 
 def test_parquet_read_in_place_keeps_only_the_keys_sent(tpch, reference):
-    # Q17's shape reads lineitem in place twice (the rows and the per-part average), each
-    # restricted to the keys of the parts kept: the scans themselves keep only those.
+    # lineitem is read in place by the local query, restricted to the keys of the parts
+    # kept: the scan itself keeps only those rows.
+    sql = (
+        "SELECT sum(l.l_extendedprice) AS revenue FROM {files}lineitem l "
+        "JOIN {lite}part p ON p.p_partkey = l.l_partkey WHERE p.p_brand = 'Brand#23'"
+    )
+    result = tpch.execute(sql.format(files="files.", lite="lite."))
+    expected_answer = reference.sql(sql.format(files="", lite="")).to_arrow_table()
+    assert_same_result(result.read_all(), expected_answer, ordered=False)
+    (scan,) = [f for f in result.plan.fragments if f.source == "files"]
+    assert scan.dynamic_filters, result.plan.explain()
+    read = result.stats.fragments[scan.id]
+    assert read.read_in_place and read.rows == keyed_lineitems(reference)
+
+
+def keyed_lineitems(reference) -> int:
+    ((count,),) = reference.sql(
+        "SELECT count(*) FROM lineitem WHERE l_partkey IN "
+        "(SELECT p_partkey FROM part WHERE p_brand = 'Brand#23')"
+    ).fetchall()
+    assert count > 0
+    return count
+
+
+def test_two_scans_of_the_same_keyed_rows_read_them_once(tpch, reference):
+    # Q17's shape reads lineitem twice (the rows and the per-part average), both for the
+    # keys of the parts kept: one read serves both.
     sql = (
         "SELECT sum(l.l_extendedprice) / 7.0 AS avg_yearly FROM {files}lineitem l "
         "JOIN {lite}part p ON p.p_partkey = l.l_partkey WHERE p.p_brand = 'Brand#23' "
@@ -262,17 +287,20 @@ def test_parquet_read_in_place_keeps_only_the_keys_sent(tpch, reference):
         "WHERE l2.l_partkey = p.p_partkey)"
     )
     result = tpch.execute(sql.format(files="files.", lite="lite."))
-    actual = result.read_all()
     expected_answer = reference.sql(sql.format(files="", lite="")).to_arrow_table()
-    assert_same_result(actual, expected_answer, ordered=False)
+    assert_same_result(result.read_all(), expected_answer, ordered=False)
     scans = [f for f in result.plan.fragments if f.source == "files"]
     assert len(scans) == 2 and all(f.dynamic_filters for f in scans), result.plan.explain()
-    ((expected,),) = reference.sql(
-        "SELECT count(*) FROM lineitem WHERE l_partkey IN "
-        "(SELECT p_partkey FROM part WHERE p_brand = 'Brand#23')"
-    ).fetchall()
-    assert expected > 0
-    assert sum(result.stats.fragments[f.id].rows for f in scans) == 2 * expected
+    stats = [result.stats.fragments[f.id] for f in scans]
+    (shared,) = [s for s in stats if s.same_rows_as]
+    (read,) = [s for s in stats if not s.same_rows_as]
+    assert shared.same_rows_as in {f.id for f in scans}
+    assert (
+        read.rows
+        == keyed_lineitems(reference)
+        == result.stats.by_source(result.plan)["files"]["rows"]
+    )
+    assert "not scanned again" in result.plan.explain(result.stats)
 
 
 # Shapes the planner rewrites beyond the 22 queries, each checked against the reference:
