@@ -100,39 +100,17 @@ class Executor:
             reader = _finishing(reader, stats, started, stream.cancel, ran)
             return QueryResult(reader, stats, plan)
         views = self._parquet_views(plan)
-        # A view whose keys filter another fragment is read into Arrow first; the other
-        # views stay in place, for the residual and for local fragments alike.
-        key_sources = {d.from_fragment for f in plan.fragments for d in f.dynamic_filters}
-        in_place = {fid: v for fid, v in views.items() if fid not in key_sources}
-        streamed = _streamable(plan) - set(in_place)
-        materialized = [f for f in plan.fragments if f.id not in streamed and f.id not in in_place]
-        if materialized and all(_whole_table(f) for f in materialized):
-            # Sources are sending whole tables, whose keys could not narrow a scan: a
-            # small filtered scan of local Parquet is read alongside them instead of after
-            # them, in the local query.
-            for f in plan.fragments:
-                if (
-                    f.id in in_place
-                    and not f.dynamic_filters
-                    and f.estimated_rows is not None
-                    and f.estimated_rows <= EARLY_VIEW_MAX_ROWS
-                ):
-                    del in_place[f.id]
-                    materialized.append(f)
-        shared = _shared_scans(plan, in_place)
-        for fid in shared:
-            del in_place[fid]
-        for fid in sorted(set(shared.values())):
-            del in_place[fid]
-            materialized.append(plan.fragment(fid))
-        tables: dict[str, Any] = self._fetch_all(materialized, stats, views, dict(in_place))
-        for fid, read in shared.items():
+        placed = _place(plan, views)
+        tables: dict[str, Any] = self._fetch_all(
+            placed.fetched, stats, views, dict(placed.in_place)
+        )
+        for fid, read in placed.shared.items():
             tables[fid] = tables[read].select(plan.fragment(fid).columns)
             stats.fragments[fid] = FragmentStats(same_rows_as=read)
         streams = [
             _Stream(self, f, tables, stats, self._deadline(started))
             for f in plan.fragments
-            if f.id in streamed
+            if f.id in placed.streamed
         ]
         try:
             for stream in streams:
@@ -394,6 +372,44 @@ def local_connection(threads: int | None = None) -> Any:
             database.execute("SET GLOBAL parquet_metadata_cache = true")
             _DATABASES[threads] = database
         return database.cursor()
+
+
+@dataclass
+class _Placement:
+    """Where each fragment's rows come from before the residual runs."""
+
+    in_place: dict[str, ParquetView]  # Parquet the local query reads itself
+    streamed: set[str]  # read by the local query as they arrive
+    fetched: list[Fragment]  # read into Arrow first, each once its keys are there
+    shared: dict[str, str]  # scans answered from another fetched scan's rows
+
+
+def _place(plan: Plan, views: dict[str, ParquetView]) -> _Placement:
+    # A view whose keys filter another fragment is read into Arrow first; the other
+    # views stay in place, for the residual and for local fragments alike...
+    key_sources = {d.from_fragment for f in plan.fragments for d in f.dynamic_filters}
+    in_place = {fid: v for fid, v in views.items() if fid not in key_sources}
+    streamed = _streamable(plan) - set(in_place)
+    fetched = [f for f in plan.fragments if f.id not in streamed and f.id not in in_place]
+    if fetched and all(_whole_table(f) for f in fetched):
+        # ...except while sources send whole tables, whose keys could not narrow a scan:
+        # a small filtered scan is then read alongside them instead of after them.
+        for f in plan.fragments:
+            if (
+                f.id in in_place
+                and not f.dynamic_filters
+                and f.estimated_rows is not None
+                and f.estimated_rows <= EARLY_VIEW_MAX_ROWS
+            ):
+                del in_place[f.id]
+                fetched.append(f)
+    shared = _shared_scans(plan, in_place)
+    for fid in shared:
+        del in_place[fid]
+    for fid in sorted(set(shared.values())):
+        del in_place[fid]
+        fetched.append(plan.fragment(fid))
+    return _Placement(in_place, streamed, fetched, shared)
 
 
 def _shared_scans(plan: Plan, in_place: dict[str, ParquetView]) -> dict[str, str]:
