@@ -64,6 +64,9 @@ class SourceDialect:
     def rejects(self, tree: exp.Expr, *, filter_only: bool = False) -> str | None:
         check = self.why_not_filter if filter_only else self.why_not
         for node in tree.walk():
+            if isinstance(node, exp.Anonymous):
+                # A Trino function sqlglot does not model: no source is known to mean it.
+                return f"{node.this}() has no known equivalent in {self.name}"
             reason = check(node)
             if reason:
                 return reason

@@ -626,3 +626,14 @@ def test_sqlite_gets_keys_only_for_a_small_share_of_its_rows(view, condition, se
     )
     lite = next(f for f in plan.fragments if f.source == "lite")
     assert bool(lite.dynamic_filters) is sent, plan.explain()
+
+
+def test_a_trino_function_sqlglot_does_not_model_is_never_pushed(view):
+    # No source is known to mean url_extract_host: the local engine computes it.
+    plan = plan_query(
+        "SELECT url_extract_host(name) AS host FROM pg.enterprise WHERE capital > 10", view
+    )
+    (fragment,) = plan.fragments
+    assert "url_extract_host" not in (fragment.sql() or "").lower()
+    assert "capital" in (fragment.sql() or "")  # the filter still goes to the source
+    assert "url_extract_host" in (plan.residual_sql or "").lower()
