@@ -158,10 +158,11 @@ def _plan(
     if not planner.root_pushed:
         planner.run()
     plan = _finished_plan(planner, optimized, tables)
+    chained = [c.tables for c in planner.chained_scans]
     if planner.root_pushed and _worth_pulling(plan, tables):
         pulled = _Planner(view, untouched, pull=True)
         summary = "the tables fetched apart ({}) and combined locally"
-    elif planner.chained_scans:
+    elif chained:
         pulled = _Planner(view, untouched, unchained=True)
         summary = "{} fetched at once, not after the keys other fragments find"
     else:
@@ -171,17 +172,11 @@ def _plan(
     except QueryError:
         return plan
     plan.pulled = _finished_plan(pulled, untouched, tables)
-    if planner.root_pushed:
-        fetched = [f for f in plan.pulled.fragments if not f.is_local]
-    else:
-        fetched = [
-            f
-            for f in plan.pulled.fragments
-            if any(f.tables == c.tables for c in planner.chained_scans)
-        ]
-    plan.pulled_summary = summary.format(
-        ", ".join(f"{f.id} {', '.join(f.tables)}" for f in fetched)
-    )
+    # Named: every fetch of a plan pulled apart (it has no chains), or the unchained ones.
+    named = [
+        f for f in plan.pulled.fragments if not f.is_local and (not chained or f.tables in chained)
+    ]
+    plan.pulled_summary = summary.format(", ".join(f"{f.id} {', '.join(f.tables)}" for f in named))
     return plan
 
 
@@ -816,12 +811,13 @@ class _Planner:
                     # Waiting on a chain costs more than fetching a small table, or than
                     # what a second filter would remove.
                     continue
-                chained = bool(small.dynamic_filters) and big.query is not None
-                if chained and small.estimated_rows > CHAINED_KEYS_MAX_LOOKUPS:
-                    if self.unchained:
-                        continue
-                else:
-                    chained = False
+                chained = (
+                    bool(small.dynamic_filters)
+                    and big.query is not None
+                    and small.estimated_rows > CHAINED_KEYS_MAX_LOOKUPS
+                )
+                if chained and self.unchained:
+                    continue
                 share = self._max_key_share(big)
                 if (
                     share

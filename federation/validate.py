@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from guajie.catalog.errors import did_you_mean
+
 from .errors import QueryError
 
 T = exp.DataType.Type
@@ -101,8 +103,6 @@ def _refuse_unknown_function(node: exp.Anonymous) -> None:
     # may do something else entirely (MariaDB's GET_LOCK, SLEEP, LOAD_FILE): refused, as
     # Trino refuses a function it has not registered. Trino's own functions that sqlglot
     # does not model pass, and are never pushed to a source (see dialects).
-    from guajie.catalog.errors import did_you_mean
-
     name = str(node.this).lower()
     known = trino_functions()
     if name in known:
