@@ -30,7 +30,6 @@ sorting affect the whole output and are listed at dataset level, as OpenLineage'
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -156,6 +155,16 @@ class QueryLineage:
     columns: dict[str, list[InputField]] = field(default_factory=dict)
     dataset: list[InputField] = field(default_factory=list)  # whole-output (indirect) lineage
 
+    def copy(self) -> QueryLineage:
+        """A copy whose lists and mappings are its own (the fields themselves are frozen)."""
+        return QueryLineage(
+            sql=self.sql,
+            inputs=list(self.inputs),
+            output_columns=list(self.output_columns),
+            columns={name: list(fields) for name, fields in self.columns.items()},
+            dataset=list(self.dataset),
+        )
+
     def fields(self) -> Iterator[tuple[str | None, InputField]]:
         """Every lineage edge: (output column or None for whole-dataset, input field)."""
         for name in self.output_columns:
@@ -198,7 +207,7 @@ def analyze(sql: str, view: CatalogView, *, dialect: str = "trino") -> QueryLine
     if found is None:
         found = _traced_or_inputs(optimize_tree(tree, view, dialect, tables), tables)
         _ANALYZED.put(key, found)
-    return copy.deepcopy(found)
+    return found.copy()
 
 
 # Lineage depends only on the query and the catalog entries it reads, as plans do, so a
