@@ -194,3 +194,13 @@ def test_input_columns_say_how_each_is_used_and_whether_values_leave():
 def test_bad_sql_is_the_planner_error():
     with pytest.raises(QueryError, match="Unknown column"):
         analyze("SELECT nope FROM civil.person", _view())
+
+
+def test_a_query_traced_again_gets_its_own_lists():
+    sql = "SELECT id_number, upper(name) AS n FROM civil.person WHERE poor"
+    first = analyze(sql, _view())
+    first.columns["n"].clear()
+    first.dataset.clear()
+    first.inputs.append("changed")
+    again = analyze(sql, _view())
+    assert again.columns["n"] and again.dataset and again.inputs == [P]
