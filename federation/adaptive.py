@@ -17,7 +17,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from .lru import LruCache
+from guajie.catalog.lru import LruCache
+
 from .plan import Plan
 
 # Fetches smaller than this say more about round trips than about the link.

@@ -19,10 +19,10 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
 
 from guajie.catalog.errors import did_you_mean
+from guajie.catalog.lru import LruCache
 
 from .catalog_view import CatalogView, TableInfo, sqlglot_schema
 from .errors import PolicyError, QueryError, QuerySyntaxError, ReadOnlyError
-from .lru import LruCache
 from .policy import Access, Policy, apply_policy, enforce_aggregate_only, mark_explicit_columns
 from .validate import validate
 

@@ -64,7 +64,8 @@ def parquet_view(fragment: Fragment, dataset: Any, expected: dict[str, Any]) -> 
     files = list(dataset.files)
     if not files:
         return None
-    source = "read_parquet([{}])".format(", ".join(exp.Literal.string(f).sql() for f in files))
+    # DuckDB's string literals escape only the quote itself.
+    source = "read_parquet([{}])".format(", ".join("'" + f.replace("'", "''") + "'" for f in files))
     sql = fragment.text("parquet_view", lambda: _view_template(fragment))
     return ParquetView(fragment, files, sql.replace('"__files__"', source, 1))
 

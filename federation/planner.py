@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, build_scope
 
+from guajie.catalog.lru import LruCache
+
 from .catalog_view import CatalogView, ColumnInfo, TableInfo, sqlglot_schema
 from .dialects import SourceDialect, dialect_for
 from .errors import QueryError
 from .estimates import ColumnLookup, selectivity
 from .frontend import checked_tree, optimize_checked, parse_and_bind
-from .lru import LruCache
 from .plan import DynamicFilter, Fragment, Plan
 from .policy import Policy
 from .scan_filters import arrow_filter_supported

@@ -41,9 +41,9 @@ from sqlglot.lineage import Node, lineage, to_node
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope, find_all_in_scope, traverse_scope
 from sqlglot.schema import Schema, ensure_schema
 
+from guajie.catalog.lru import LruCache
 from guajie.federation.catalog_view import CatalogView, TableInfo, sqlglot_schema
 from guajie.federation.frontend import bind_tables, optimize_tree, parse_read_only
-from guajie.federation.lru import LruCache
 
 log = logging.getLogger("guajie.lineage")
 

@@ -166,10 +166,14 @@ class Emitter:
             self._client = self._make_client()
 
     def emit(self, event: Any) -> None:
+        """Send ``event``, or the event that ``event()`` builds when it is a function: with
+        nothing configured, an event is never built (that costs more than a small query)."""
         if self.settings is None:
             return
         try:
             self.prepare()
+            if callable(event):
+                event = event()
             self._client.emit(event)
             self.sent += 1
         except InvalidInputError:

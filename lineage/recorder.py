@@ -32,6 +32,7 @@ session's ``engine`` attribute, else ``embedded``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import os
 import re
@@ -456,7 +457,8 @@ def _publish(done: list[_Written], pool: Pool, stage: Stage, *, requested: str) 
         ctx.builder.datasets[target] = dataset
         created = existing is None and i == 0
         ctx.emitter.emit(
-            ctx.builder.event(
+            functools.partial(
+                ctx.builder.event,
                 ctx.run,
                 ctx.lineage,
                 output=dataset,
@@ -568,7 +570,7 @@ class _Context:
         with catalog.store.write() as txn:
             RunTables(txn).insert_run(run)
         ctx = cls(session, catalog, dialect, run, lineage, emitter, builder, names)
-        ctx.emitter.emit(builder.event(run, lineage))
+        ctx.emitter.emit(functools.partial(builder.event, run, lineage))
         return ctx
 
     # -- endings -------------------------------------------------------------------------
@@ -578,7 +580,7 @@ class _Context:
         with self.catalog.store.write() as txn:
             RunTables(txn).record_completion(self.run, self.lineage)
         self.ended = True
-        self.emitter.emit(self.builder.event(self.run, self.lineage))
+        self.emitter.emit(functools.partial(self.builder.event, self.run, self.lineage))
 
     def fail(self, exc: BaseException, result: Any = None) -> None:
         if self.ended:
@@ -607,7 +609,7 @@ class _Context:
             from .events import log
 
             log.warning("guajie: could not record the end of run %s: %s", self.run.id, exc)
-        self.emitter.emit(self.builder.event(self.run, self.lineage))
+        self.emitter.emit(functools.partial(self.builder.event, self.run, self.lineage))
 
     # -- write-back ----------------------------------------------------------------------
     def existing_output(self) -> Dataset | None:
@@ -669,6 +671,15 @@ def current_user() -> str:
     configured = os.environ.get("GUAJIE_USER")
     if configured:
         return configured
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # as getpass.getuser() looks
+        if found := os.environ.get(name):
+            return found
+    return _account_name(os.getuid() if hasattr(os, "getuid") else -1)
+
+
+@functools.lru_cache(maxsize=4)
+def _account_name(uid: int) -> str:
+    """The account's name: the password database is read once per process, not per run."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):

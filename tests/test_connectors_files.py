@@ -520,6 +520,19 @@ def test_gb18030_csv_is_detected_and_encoding_can_be_set(tmp_path: Path) -> None
     assert dataset.to_table().column("区县").to_pylist() == ["鼓楼区", "台江区"]
 
 
+def test_a_parquet_file_written_again_is_read_with_its_new_columns(tmp_path: Path) -> None:
+    # Footers are read once per file version: a rewrite must not be read with the old one.
+    path = tmp_path / "permits.parquet"
+    pq.write_table(pa.table({"id": [1, 2]}), path)
+    connector = _connector(f"file://{tmp_path}")
+    assert connector.dataset_for(f"file://{path}", "Parquet", []).schema.names == ["id"]
+    assert connector.dataset_for(f"file://{path}", "Parquet", []).schema.names == ["id"]
+    pq.write_table(pa.table({"id": [1, 2], "district": ["鼓楼区", "台江区"]}), path)
+    dataset = connector.dataset_for(f"file://{path}", "Parquet", [])
+    assert dataset.schema.names == ["id", "district"]
+    assert dataset.to_table().column("district").to_pylist() == ["鼓楼区", "台江区"]
+
+
 def test_tsv_semicolons_and_empty_files(tmp_path: Path) -> None:
     (tmp_path / "a.tsv").write_text("x\ty\n1\tz\n")
     (tmp_path / "b.csv").write_text("x;y\n1;z\n")

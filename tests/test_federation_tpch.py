@@ -141,8 +141,8 @@ def test_large_postgres_fetches_in_slices_give_the_same_answers(tpch, reference,
     """Scans and joins over a large PostgreSQL table are fetched as disjoint heap-block
     slices over several connections at once; together they hold every row exactly once."""
     from guajie.catalog.connectors import open_connector
+    from guajie.catalog.lru import LruCache
     from guajie.federation import planner
-    from guajie.federation.lru import LruCache
 
     monkeypatch.setattr(planner, "SLICED_FETCH_MIN_ROWS", 1)
     monkeypatch.setattr(planner, "SLICED_FETCH_PARTS", 3)
@@ -216,8 +216,8 @@ def run_pushed_then_pulled(session: Session, plan):
 def test_pulled_alternatives_give_the_same_answers(tpch, reference, monkeypatch, n):
     """A query PostgreSQL answers whole also runs with its tables fetched apart, in slices,
     and combined locally."""
+    from guajie.catalog.lru import LruCache
     from guajie.federation import planner
-    from guajie.federation.lru import LruCache
 
     monkeypatch.setattr(planner, "SLICED_FETCH_MIN_ROWS", 1)
     monkeypatch.setattr(planner, "_PLANS", LruCache(8))
@@ -235,8 +235,8 @@ def test_a_fragment_fetched_at_once_instead_of_after_a_chain_of_keys(tpch, refer
     # Q21's orders wait for the order keys of the line items of one nation's suppliers;
     # the alternative fetches them at once. (At this scale the chain is short: it is
     # planned as at scale 1 by lowering the thresholds.)
+    from guajie.catalog.lru import LruCache
     from guajie.federation import planner
-    from guajie.federation.lru import LruCache
 
     monkeypatch.setattr(planner, "CHAINED_KEYS_MAX_LOOKUPS", 0)
     monkeypatch.setattr(planner, "DYNAMIC_FILTER_CHAIN_MIN_ROWS", 0)

@@ -67,6 +67,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from ..errors import InvalidInputError, SourceError
+from ..lru import LruCache
 from ..models import ColumnStats, Source
 from .base import Capabilities, Connector, CrawledColumn, CrawledDataset
 from .filesystems import FileEntry, FileName, FileStore, LocationError, canonical_url
@@ -975,10 +976,7 @@ class FileConnector(Connector):
                     else:
                         fields.append(discovered.get(key, pa.field(key, pa.string())))
             if schema is None:
-                # Through a factory rather than format.inspect(), which does not infer
-                # compression from the extension.
-                first = ds.dataset([files[0].path], format=file_format, filesystem=filesystem)
-                schema = _plain_schema(first.schema)
+                schema = _first_file_schema(files[0], fmt, file_format, filesystem)
                 for f in fields:
                     if f.name not in schema.names:
                         schema = schema.append(f)
@@ -1028,3 +1026,28 @@ def _partition_expression(values: dict[str, str | None], fields: list[pa.Field])
             term = ds.field(f.name) == pa.scalar(value, pa.string()).cast(f.type)
         expression = expression & term
     return expression
+
+
+# A Parquet file's schema is in its footer: a query run again over the same files reads
+# each footer once (a changed file has another size or modification time).
+_PARQUET_SCHEMAS: LruCache[tuple[str, int, datetime], pa.Schema] = LruCache(1024)
+
+
+def _first_file_schema(
+    entry: FileEntry, fmt: str, file_format: ds.FileFormat, filesystem: pafs.FileSystem
+) -> pa.Schema:
+    """The schema the dataset takes from its first file (with the crawl's plain types)."""
+    key = (
+        (entry.url, entry.size, entry.modified)
+        if fmt == "parquet" and entry.size is not None and entry.modified is not None
+        else None
+    )
+    found = _PARQUET_SCHEMAS.get(key) if key is not None else None
+    if found is None:
+        # Through a factory rather than format.inspect(), which does not infer
+        # compression from the extension.
+        first = ds.dataset([entry.path], format=file_format, filesystem=filesystem)
+        found = _plain_schema(first.schema)
+        if key is not None:
+            _PARQUET_SCHEMAS.put(key, found)
+    return found

@@ -1,4 +1,5 @@
-"""A bounded, thread-safe cache for work that depends only on its key (plans, lineage)."""
+"""A bounded, thread-safe cache for work that depends only on its key (plans, lineage,
+file schemas)."""
 
 from __future__ import annotations
 
