@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from guajie.catalog.lru import LruCache
 from guajie.catalog.models import Dataset, Source
 
 _DECIMAL = re.compile(r"decimal(?:128|256)\((\d+), (-?\d+)\)")
@@ -125,7 +126,7 @@ class LedgerView(CatalogView):
         super().__init__()
         self.store = store
         with store.read() as txn:
-            self.source_kinds = {s.name: str(s.kind) for s in txn.list_sources()}
+            self.source_kinds = {name: _source_kind(doc) for name, doc in txn.source_docs()}
             self._names = txn.dataset_names()
 
     def get(self, qualified_name: str) -> TableInfo | None:
@@ -135,10 +136,10 @@ class LedgerView(CatalogView):
             if name is None:
                 return None
             with self.store.read() as txn:
-                dataset = txn.get_dataset(name)
-            if dataset is None or dataset.source not in self.source_kinds:
+                found = txn.dataset_doc(name)
+            if found is None or found[0] not in self.source_kinds:
                 return None
-            self.add(table_info(dataset, self.source_kinds[dataset.source]))
+            self.add(_table_info_of(found[1], self.source_kinds[found[0]]))
         return self.tables[key]
 
     def names(self) -> list[str]:
@@ -146,6 +147,28 @@ class LedgerView(CatalogView):
 
     def schemas_of(self, source: str) -> set[str]:
         return {n.split(".")[1] for n in self._names if n.split(".")[0] == source}
+
+
+# Planning reads the same few catalog entries for every run of a query: what is parsed
+# from an entry is kept by the entry's text, so a changed entry is parsed afresh.
+_SOURCE_KINDS: LruCache[str, str] = LruCache(1024)
+_TABLE_INFOS: LruCache[tuple[str, str], TableInfo] = LruCache(1024)
+
+
+def _source_kind(doc: str) -> str:
+    kind = _SOURCE_KINDS.get(doc)
+    if kind is None:
+        kind = str(Source.model_validate_json(doc).kind)
+        _SOURCE_KINDS.put(doc, kind)
+    return kind
+
+
+def _table_info_of(doc: str, kind: str) -> TableInfo:
+    info = _TABLE_INFOS.get((doc, kind))
+    if info is None:
+        info = table_info(Dataset.model_validate_json(doc), kind)
+        _TABLE_INFOS.put((doc, kind), info)
+    return info
 
 
 def table_info(d: Dataset, kind: str) -> TableInfo:

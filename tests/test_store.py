@@ -121,3 +121,21 @@ def test_drift_and_history_round_trip(workspace):
     with workspace.store.read() as txn:
         (change,) = txn.list_drift(source="s")
     assert change.column == "c" and change.detected_at == at
+
+
+def test_planning_sees_a_changed_entry_at_once(workspace):
+    # What planning parses from an entry is kept by the entry's text: a change is read.
+    from guajie.catalog.models import Column
+    from guajie.federation.catalog_view import LedgerView
+
+    seed(workspace)
+    first = LedgerView(workspace.store).get("s.main.t")
+    assert first is not None and first.kind == "sqlite" and first.columns == ()
+    with workspace.store.write() as txn:
+        dataset = txn.get_dataset("s.main.t")
+        assert dataset is not None
+        dataset.columns = [Column(name="district", type="string")]
+        txn.put_dataset(dataset)
+    again = LedgerView(workspace.store).get("s.main.t")
+    assert again is not None and [c.name for c in again.columns] == ["district"]
+    assert LedgerView(workspace.store).get("s.main.t") is again  # parsed once

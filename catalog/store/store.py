@@ -29,6 +29,13 @@ class Txn:
         rows = self.db.execute("SELECT doc FROM sources WHERE name = ?", (name,))
         return Source.model_validate_json(rows[0][0]) if rows else None
 
+    def source_docs(self) -> list[tuple[str, str]]:
+        """(name, JSON document) of every source, unparsed: for callers that cache what
+        they parse from a document by its text."""
+        return [
+            (r[0], r[1]) for r in self.db.execute("SELECT name, doc FROM sources ORDER BY name")
+        ]
+
     def list_sources(self) -> list[Source]:
         rows = self.db.execute("SELECT doc FROM sources ORDER BY name")
         return [Source.model_validate_json(r[0]) for r in rows]
@@ -57,6 +64,13 @@ class Txn:
             "SELECT doc FROM datasets WHERE qualified_name = ?", (qualified_name,)
         )
         return Dataset.model_validate_json(rows[0][0]) if rows else None
+
+    def dataset_doc(self, qualified_name: str) -> tuple[str, str] | None:
+        """A dataset's source and JSON document, unparsed (see :meth:`source_docs`)."""
+        rows = self.db.execute(
+            "SELECT source, doc FROM datasets WHERE qualified_name = ?", (qualified_name,)
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def list_datasets(self, source: str | None = None) -> list[Dataset]:
         if source is None:
