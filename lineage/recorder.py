@@ -454,18 +454,14 @@ def _publish(done: list[_Written], pool: Pool, stage: Stage, *, requested: str) 
     for i, w in enumerate(done):
         ctx = w.ctx
         ctx.ended = True
-        ctx.builder.datasets[target] = dataset
         created = existing is None and i == 0
-        ctx.emitter.emit(
-            functools.partial(
-                ctx.builder.event,
-                ctx.run,
-                ctx.lineage,
-                output=dataset,
-                output_location=stage.location,
-                output_stats=(w.written.rows, w.written.size_bytes),
-                created=created,
-            )
+        if ctx.emitter.enabled:
+            ctx.builder.datasets[target] = dataset
+        ctx.emit_event(
+            output=dataset,
+            output_location=stage.location,
+            output_stats=(w.written.rows, w.written.size_bytes),
+            created=created,
         )
         outcomes.append(
             RunOutcome(
@@ -507,9 +503,26 @@ class _Context:
     run: Run
     lineage: QueryLineage
     emitter: Emitter
-    builder: EventBuilder
     names: set[str] = field(default_factory=set)  # names kept in scrubbed error messages
+    pool_url: str | None = None  # where a written-back output goes (for its events)
     ended: bool = False
+    _builder: EventBuilder | None = None
+
+    @property
+    def builder(self) -> EventBuilder:
+        """The run's OpenLineage event builder, made when the first event is sent: the
+        catalog entries it describes are read only where events are configured."""
+        if self._builder is None:
+            with self.catalog.store.read() as txn:
+                sources = {s.name: s for s in txn.list_sources()}
+                datasets = {
+                    q: d for q in self.lineage.inputs if (d := txn.get_dataset(q)) is not None
+                }
+            self._builder = EventBuilder(self.emitter.namespace, sources, datasets, self.pool_url)
+        return self._builder
+
+    def emit_event(self, **output: Any) -> None:
+        self.emitter.emit(lambda: self.builder.event(self.run, self.lineage, **output))
 
     def execute(self, sql: str) -> Any:
         """Run the query through the session, without a run record of its own."""
@@ -536,11 +549,9 @@ class _Context:
         catalog = session.catalog
         dialect = dialect or getattr(session, "dialect", None) or "trino"
         # The planner's own front end, run once more: planning stays free of bookkeeping.
-        lineage = analyze(sql, LedgerView(catalog.store), dialect=dialect)
+        view = LedgerView(catalog.store)
+        lineage = analyze(sql, view, dialect=dialect)
         scenario = _scenario(scenario)
-        with catalog.store.read() as txn:
-            sources = {s.name: s for s in txn.list_sources()}
-            datasets = {q: d for q in lineage.inputs if (d := txn.get_dataset(q)) is not None}
         from openlineage.client.uuid import generate_new_uuid
 
         output_name = f"{POOL_SOURCE}.{POOL_SCHEMA}.{output}" if output else None
@@ -563,14 +574,13 @@ class _Context:
             pool_url = PoolConfig.of(catalog.workspace).url if output else None
         except GuajieError:
             pool_url = None  # reported when the run opens the pool
-        builder = EventBuilder(emitter.namespace, sources, datasets, pool_url)
-        names = set(sources) | set(datasets)
-        names |= {d.name for d in datasets.values()}
-        names |= {c.name for d in datasets.values() for c in d.columns}
+        read = [t for q in lineage.inputs if (t := view.get(q)) is not None]
+        names = set(view.source_kinds) | {t.qualified_name for t in read}
+        names |= {t.name for t in read} | {c.name for t in read for c in t.columns}
         with catalog.store.write() as txn:
             RunTables(txn).insert_run(run)
-        ctx = cls(session, catalog, dialect, run, lineage, emitter, builder, names)
-        ctx.emitter.emit(functools.partial(builder.event, run, lineage))
+        ctx = cls(session, catalog, dialect, run, lineage, emitter, names, pool_url)
+        ctx.emit_event()
         return ctx
 
     # -- endings -------------------------------------------------------------------------
@@ -580,7 +590,7 @@ class _Context:
         with self.catalog.store.write() as txn:
             RunTables(txn).record_completion(self.run, self.lineage)
         self.ended = True
-        self.emitter.emit(functools.partial(self.builder.event, self.run, self.lineage))
+        self.emit_event()
 
     def fail(self, exc: BaseException, result: Any = None) -> None:
         if self.ended:
@@ -609,7 +619,7 @@ class _Context:
             from .events import log
 
             log.warning("guajie: could not record the end of run %s: %s", self.run.id, exc)
-        self.emitter.emit(functools.partial(self.builder.event, self.run, self.lineage))
+        self.emit_event()
 
     # -- write-back ----------------------------------------------------------------------
     def existing_output(self) -> Dataset | None:
