@@ -308,12 +308,26 @@ class SQLiteDialect(SourceDialect):
             return "SQLite's LIKE ignores ASCII case"
         if isinstance(node, exp.Div):
             return "SQLite divides by its own type rules"
+        if isinstance(node, exp.Mod) and not all(
+            _is_integer(a) for a in (node.this, node.expression)
+        ):
+            return "SQLite's % drops the fractions of its operands"
+        if isinstance(node, exp.Upper | exp.Lower):
+            return "SQLite changes the case of ASCII letters only"
+        if isinstance(node, exp.Round):
+            # Decimals are binary doubles in SQLite: 34.55 is 34.5499..., rounded to 34.5.
+            return "SQLite rounds the binary value of a decimal"
         return super().why_not(node)
 
     def why_not_filter(self, node: exp.Expr) -> str | None:
         if isinstance(node, exp.Like):
             return None  # case-insensitive matches are a superset; re-checked locally
         return self.why_not(node)
+
+
+def _is_integer(node: exp.Expr) -> bool:
+    t = node.type
+    return t is not None and t.this in exp.DataType.INTEGER_TYPES
 
 
 def _is_date_literal(node: exp.Cast) -> bool:
