@@ -893,6 +893,10 @@ def _cast(array: Any, target: pa.DataType) -> Any:
             and array.type.scale > target.scale
         ):
             array = pc.round(array, target.scale)
+        if pa.types.is_integer(target) and (
+            pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
+        ):
+            return array.cast(target)  # a value that does not fit stays as it came
         return array.cast(target, safe=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return array

@@ -1523,11 +1523,34 @@ _ARROW_FOR_SQL = {
 }
 
 
+_DATE_PARTS = (
+    exp.Year,
+    exp.Quarter,
+    exp.Month,
+    exp.Week,
+    exp.WeekOfYear,
+    exp.YearOfWeek,
+    exp.Day,
+    exp.DayOfMonth,
+    exp.DayOfWeek,
+    exp.DayOfWeekIso,
+    exp.DayOfYear,
+    exp.Hour,
+    exp.Minute,
+    exp.Second,
+    exp.Extract,
+)
+
+
 def _output_types(query: exp.Query) -> dict[str, str]:
     out: dict[str, str] = {}
     for s in query.selects:
         t = s.type
         if t is None:
+            continue
+        if isinstance(s.unalias(), _DATE_PARTS):
+            # Trino's date parts are BIGINT; sqlglot guesses narrower types (year() TINYINT).
+            out[s.alias_or_name] = "int64"
             continue
         if t.this == exp.DataType.Type.DECIMAL:
             params = [p.name for p in t.expressions]
