@@ -110,6 +110,9 @@ class PostgresDialect(SourceDialect):
     def prepare(self, tree: exp.Expr) -> exp.Expr:
         # String order depends on the database collation; the query means code-point order.
         def collate(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.TimestampTrunc | exp.DateTrunc) and _is_date(node.this):
+                # PostgreSQL truncates a date as a timestamp with time zone; Trino gives a date.
+                return exp.cast(node, exp.DataType.build("DATE"))
             if isinstance(node, exp.Ordered) and is_string(node.this):
                 order_key = _unalias_order_key(node)
                 if order_key is not None:
@@ -323,6 +326,11 @@ class SQLiteDialect(SourceDialect):
         if isinstance(node, exp.Like):
             return None  # case-insensitive matches are a superset; re-checked locally
         return self.why_not(node)
+
+
+def _is_date(node: exp.Expr) -> bool:
+    t = node.type
+    return t is not None and t.this == exp.DataType.Type.DATE
 
 
 def _is_integer(node: exp.Expr) -> bool:
