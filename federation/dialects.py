@@ -52,6 +52,18 @@ class SourceDialect:
         """Why this single node may not be pushed, or None when it may."""
         if isinstance(node, self.unsupported):
             return f"{self.name} has no exact equivalent of {node.key.upper()}"
+        if isinstance(node, exp.Trim):
+            # Trino trims whitespace (tabs, line breaks); sources trim spaces, and MySQL's
+            # TRIM(x FROM s) removes a string, not a set of characters.
+            return f"{self.name} trims other characters than Trino"
+        if isinstance(node, exp.Round) and _is_floating(node.this):
+            return f"{self.name} rounds the binary value of a double"
+        if (
+            isinstance(node, exp.Cast | exp.TryCast)
+            and node.to.this in exp.DataType.INTEGER_TYPES
+            and _is_floating(node.this)
+        ):
+            return f"{self.name} may round a double's halves to even when casting it"
         return None
 
     def why_not_filter(self, node: exp.Expr) -> str | None:
@@ -326,6 +338,11 @@ class SQLiteDialect(SourceDialect):
         if isinstance(node, exp.Like):
             return None  # case-insensitive matches are a superset; re-checked locally
         return self.why_not(node)
+
+
+def _is_floating(node: exp.Expr) -> bool:
+    t = node.type
+    return t is not None and t.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT)
 
 
 def _is_date(node: exp.Expr) -> bool:

@@ -1214,3 +1214,61 @@ def test_the_function_list_is_trinos(trino_server):
     # Catalogs add table functions (system.query), which no select list calls.
     assert {r[0].lower() for r in rows if r[3] != "table"} <= trino_functions()
     assert trino_functions() <= {r[0].lower() for r in rows}
+
+
+# Expressions the local engine (DuckDB) and the sources compute differently from Trino:
+# guajie's answer over a one-row SQLite table must be this Trino's answer over the same
+# values. {x} is a double, {d} a decimal(18,2), {day} a date, {s} text.
+TRINO_MEANINGS = [
+    "CAST({x} AS BIGINT)",
+    "CAST(-{x} AS BIGINT)",
+    "round({x} + 32.05, 1)",
+    "round(-{x} - 32.05, 1)",
+    "round({x})",
+    "round({d}, 1)",
+    "{d} % 7",
+    "date_trunc('month', {day})",
+    "year({day})",
+    "length(trim({s}))",
+    "length(ltrim({s}))",
+    "length(rtrim({s}))",
+    "upper({s})",
+]
+VALUES = {"x": 2.5, "d": "80.75", "day": "2022-07-15", "s": "\t ａｂé\u3000\n\u00a0"}
+VALUES_AS_COLUMNS = {name: name if name != "day" else '"day"' for name in VALUES}
+
+
+@needs_servers
+@pytest.mark.parametrize("template", TRINO_MEANINGS)
+def test_expressions_mean_what_they_mean_in_trino(trino_server, tmp_path, template):
+    import sqlite3
+
+    import trino
+
+    path = tmp_path / "values.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE v (x DOUBLE, d DECIMAL(18,2), day DATE, s TEXT)")
+        conn.execute("INSERT INTO v VALUES (?, ?, ?, ?)", tuple(VALUES.values()))
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    catalog.add_source("lite", f"sqlite://{path}")
+    catalog.crawl(sample=False)
+    ours = Session(catalog).query(f"SELECT {template.format(**VALUES_AS_COLUMNS)} AS r FROM lite.v")
+
+    cur = trino.dbapi.connect(host=trino_server.host, port=trino_server.port, user="g").cursor()
+    cur.execute(f"SELECT {template.format(**_trino_literals())} AS r")
+    theirs = cur.fetchall()[0][0]
+    got = ours.column("r")[0].as_py()
+    if isinstance(theirs, float):
+        assert got == pytest.approx(theirs), template
+    else:
+        assert (type(got), got) == (type(theirs), theirs), template
+
+
+def _trino_literals() -> dict[str, str]:
+    text = " || ".join(f"chr({ord(c)})" for c in VALUES["s"])
+    return {
+        "x": f"DOUBLE '{VALUES['x']}'",
+        "d": f"DECIMAL '{VALUES['d']}'",
+        "day": f"DATE '{VALUES['day']}'",
+        "s": f"({text})",
+    }
