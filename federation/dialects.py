@@ -56,6 +56,10 @@ class SourceDialect:
             # Trino trims whitespace (tabs, line breaks); sources trim spaces, and MySQL's
             # TRIM(x FROM s) removes a string, not a set of characters.
             return f"{self.name} trims other characters than Trino"
+        if isinstance(node, exp.Format):
+            return f"{self.name}'s format() is not Trino's (Java's %-specifiers)"
+        if isinstance(node, exp.Substring) and node.args.get("start") == exp.Literal.number(0):
+            return f"{self.name} may read position 0 as 1"
         if isinstance(node, exp.Round) and _is_floating(node.this):
             return f"{self.name} rounds the binary value of a double"
         if (

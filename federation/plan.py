@@ -415,10 +415,19 @@ def local_sql(tree: exp.Expr, pretty: bool = False) -> str:
                 scaled = exp.Round(this=exp.Mul(this=exp.paren(node.this), expression=factor))
                 return exp.Div(this=scaled, expression=factor.copy())
             return node
-        if isinstance(node, exp.TimestampTrunc | exp.DateTrunc) and _type_is(
+        if isinstance(node, exp.TimestampTrunc | exp.DateTrunc | exp.DateAdd) and _type_is(
             node.this, {exp.DataType.Type.DATE}
         ):
             return exp.cast(node, exp.DataType.build("DATE"))  # DuckDB gives a timestamp
+        if isinstance(node, exp.Format):
+            # Trino's format() takes Java's %-specifiers; DuckDB's FORMAT takes {}.
+            return exp.Anonymous(this="PRINTF", expressions=[node.this, *node.expressions])
+        if isinstance(node, exp.Substring):
+            start = node.args.get("start")
+            if isinstance(start, exp.Literal) and start.name == "0":
+                # Trino: nothing starts at position 0 (DuckDB reads it as 1).
+                node.set("start", exp.Literal.number(1))
+                node.set("length", exp.Literal.number(0))
         if isinstance(node, exp.DateDiff):
             # Trino counts whole units elapsed; DuckDB's date_diff counts unit boundaries
             # crossed, its date_sub counts whole units.

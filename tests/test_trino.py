@@ -1233,6 +1233,9 @@ TRINO_MEANINGS = [
     "length(ltrim({s}))",
     "length(rtrim({s}))",
     "upper({s})",
+    "format('%.2f', {x})",
+    "date_add('month', 1, {day})",
+    "substr({s}, 0, 2)",
 ]
 VALUES = {"x": 2.5, "d": "80.75", "day": "2022-07-15", "s": "\t ａｂé\u3000\n\u00a0"}
 VALUES_AS_COLUMNS = {name: name if name != "day" else '"day"' for name in VALUES}
