@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from .dialects import trino_meaning_in_duckdb
+
 
 @dataclass
 class DynamicFilter:
@@ -367,79 +369,9 @@ _TYPE_WIDTHS = {
 }
 
 
-# What Trino's trim() removes: Java's whitespace (tabs, line breaks, the ideographic space),
-# not the no-break spaces. DuckDB's TRIM without characters removes other ones.
-TRINO_WHITESPACE = "".join(
-    chr(c)
-    for c in (
-        *range(0x09, 0x0E),
-        *range(0x1C, 0x21),
-        0x1680,
-        *range(0x2000, 0x2007),
-        *range(0x2008, 0x200B),
-        0x2028,
-        0x2029,
-        0x205F,
-        0x3000,
-    )
-)
-_FLOATING = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
-
-
-def _type_is(node: exp.Expr, types: set[Any]) -> bool:
-    return node.type is not None and node.type.this in types
-
-
 def local_sql(tree: exp.Expr, pretty: bool = False) -> str:
     """The residual in DuckDB's SQL, with Trino's meaning where the two differ."""
-
-    def trino_meaning(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Trim) and node.args.get("expression") is None:
-            node.set("expression", exp.Literal.string(TRINO_WHITESPACE))
-            return node
-        if (
-            isinstance(node, exp.Cast | exp.TryCast)
-            and node.to.this in exp.DataType.INTEGER_TYPES
-            and _type_is(node.this, _FLOATING | {exp.DataType.Type.DECIMAL})
-        ):
-            # Trino rounds to the nearest integer, halves away from zero; DuckDB's cast of
-            # a double rounds halves to even (2.5 -> 2).
-            node.set("this", exp.Round(this=node.this))
-            return node
-        if isinstance(node, exp.Round) and _type_is(node.this, _FLOATING):
-            places = node.args.get("decimals")
-            if isinstance(places, exp.Literal) and places.is_int and int(places.name) > 0:
-                # Trino scales, rounds halves away from zero and scales back (34.55 -> 34.6);
-                # DuckDB rounds the double's exact binary value (34.5499... -> 34.5).
-                factor = exp.Literal.number(10 ** int(places.name))
-                scaled = exp.Round(this=exp.Mul(this=exp.paren(node.this), expression=factor))
-                return exp.Div(this=scaled, expression=factor.copy())
-            return node
-        if isinstance(node, exp.TimestampTrunc | exp.DateTrunc | exp.DateAdd) and _type_is(
-            node.this, {exp.DataType.Type.DATE}
-        ):
-            return exp.cast(node, exp.DataType.build("DATE"))  # DuckDB gives a timestamp
-        if isinstance(node, exp.Format):
-            # Trino's format() takes Java's %-specifiers; DuckDB's FORMAT takes {}.
-            return exp.Anonymous(this="PRINTF", expressions=[node.this, *node.expressions])
-        if isinstance(node, exp.Substring):
-            start = node.args.get("start")
-            if isinstance(start, exp.Literal) and start.name == "0":
-                # Trino: nothing starts at position 0 (DuckDB reads it as 1).
-                node.set("start", exp.Literal.number(1))
-                node.set("length", exp.Literal.number(0))
-        if isinstance(node, exp.DateDiff):
-            # Trino counts whole units elapsed; DuckDB's date_diff counts unit boundaries
-            # crossed, its date_sub counts whole units.
-            unit = node.args.get("unit")
-            name = unit.name.upper() if unit is not None else "DAY"
-            return exp.Anonymous(
-                this="DATE_SUB",
-                expressions=[exp.Literal.string(name), node.expression, node.this],
-            )
-        return node
-
-    return tree.transform(trino_meaning).sql(dialect="duckdb", pretty=pretty)
+    return tree.transform(trino_meaning_in_duckdb).sql(dialect="duckdb", pretty=pretty)
 
 
 def _abbreviate(sql: str, keep: int = 5) -> str:
