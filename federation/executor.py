@@ -894,7 +894,9 @@ def _cast(array: Any, target: pa.DataType) -> Any:
         ):
             array = pc.round(array, target.scale)
         if pa.types.is_integer(target) and (
-            pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
+            pa.types.is_integer(array.type)
+            or pa.types.is_floating(array.type)
+            or pa.types.is_decimal(array.type)
         ):
             return array.cast(target)  # a value that does not fit stays as it came
         return array.cast(target, safe=False)

@@ -1548,8 +1548,14 @@ def _output_types(query: exp.Query) -> dict[str, str]:
         t = s.type
         if t is None:
             continue
-        if isinstance(s.unalias(), _DATE_PARTS):
-            # Trino's date parts are BIGINT; sqlglot guesses narrower types (year() TINYINT).
+        value = s.unalias()
+        if (
+            t.this in exp.DataType.INTEGER_TYPES
+            and not isinstance(value, exp.Cast | exp.TryCast)
+            and value.find(*_DATE_PARTS) is not None
+        ):
+            # Trino's date parts are BIGINT, and so is what is computed from them (min, +);
+            # sqlglot guesses narrower types (year() TINYINT).
             out[s.alias_or_name] = "int64"
             continue
         if t.this == exp.DataType.Type.DECIMAL:

@@ -216,6 +216,13 @@ def test_date_parts_pushed_to_a_server_keep_their_values(on_servers, reference):
     )
     assert on_servers.plan(sql).residual is None  # MariaDB computes them
     props._same_as_reference(on_servers, reference, sql)
+    # PostgreSQL's EXTRACT is a numeric; aggregated, it is typed as narrowly.
+    grouped = (
+        "SELECT district, min(year(founded_on)) AS first, max(year(founded_on)) + 1 AS next "
+        "FROM market.enterprise GROUP BY district"
+    )
+    assert on_servers.plan(grouped).residual is None
+    props._same_as_reference(on_servers, reference, grouped)
 
 
 def test_a_value_wider_than_its_planned_type_is_never_wrapped():
@@ -223,9 +230,16 @@ def test_a_value_wider_than_its_planned_type_is_never_wrapped():
 
     from guajie.federation.executor import conform
 
-    fetched = pa.table({"y": pa.array([2022, 7], pa.int32()), "n": pa.array([7, 8], pa.int64())})
-    got = conform(fetched, {"y": "int8", "n": "int8"})
+    fetched = pa.table(
+        {
+            "y": pa.array([2022, 7], pa.int32()),
+            "n": pa.array([7, 8], pa.int64()),
+            "e": pa.array([2022, 7], pa.decimal128(10, 0)),  # PostgreSQL's EXTRACT
+        }
+    )
+    got = conform(fetched, {"y": "int8", "n": "int8", "e": "int8"})
     assert got.column("y").to_pylist() == [2022, 7]  # kept as it came
+    assert [int(v) for v in got.column("e").to_pylist()] == [2022, 7]
     assert got.column("n").type == pa.int8() and got.column("n").to_pylist() == [7, 8]
 
 
