@@ -7,6 +7,7 @@ source (collations, loose types). Differences between engines live here, not in 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import ClassVar
 
 from sqlglot import exp
@@ -19,13 +20,18 @@ _STRING_TYPES = {
     exp.DataType.Type.NVARCHAR,
     exp.DataType.Type.NCHAR,
 }
+_FLOATING = (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT)
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ)
 _ORDERING = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 
 
+def _typed(node: exp.Expr, types: Collection[object]) -> bool:
+    """Whether the optimizer typed ``node`` as one of ``types``."""
+    return node.type is not None and node.type.this in types
+
+
 def is_string(node: exp.Expr) -> bool:
-    t = node.type
-    return t is not None and t.this in _STRING_TYPES
+    return _typed(node, _STRING_TYPES)
 
 
 def _string_operands(node: exp.Expr) -> bool:
@@ -60,12 +66,12 @@ class SourceDialect:
             return f"{self.name}'s format() is not Trino's (Java's %-specifiers)"
         if isinstance(node, exp.Substring) and node.args.get("start") == exp.Literal.number(0):
             return f"{self.name} may read position 0 as 1"
-        if isinstance(node, exp.Round) and _is_floating(node.this):
+        if isinstance(node, exp.Round) and _typed(node.this, _FLOATING):
             return f"{self.name} rounds the binary value of a double"
         if (
             isinstance(node, exp.Cast | exp.TryCast)
             and node.to.this in exp.DataType.INTEGER_TYPES
-            and _is_floating(node.this)
+            and _typed(node.this, _FLOATING)
         ):
             return f"{self.name} may round a double's halves to even when casting it"
         return None
@@ -126,7 +132,9 @@ class PostgresDialect(SourceDialect):
     def prepare(self, tree: exp.Expr) -> exp.Expr:
         # String order depends on the database collation; the query means code-point order.
         def collate(node: exp.Expr) -> exp.Expr:
-            if isinstance(node, exp.TimestampTrunc | exp.DateTrunc) and _is_date(node.this):
+            if isinstance(node, exp.TimestampTrunc | exp.DateTrunc) and _typed(
+                node.this, (exp.DataType.Type.DATE,)
+            ):
                 # PostgreSQL truncates a date as a timestamp with time zone; Trino gives a date.
                 return exp.cast(node, exp.DataType.build("DATE"))
             if isinstance(node, exp.Ordered) and is_string(node.this):
@@ -328,7 +336,7 @@ class SQLiteDialect(SourceDialect):
         if isinstance(node, exp.Div):
             return "SQLite divides by its own type rules"
         if isinstance(node, exp.Mod) and not all(
-            _is_integer(a) for a in (node.this, node.expression)
+            _typed(a, exp.DataType.INTEGER_TYPES) for a in (node.this, node.expression)
         ):
             return "SQLite's % drops the fractions of its operands"
         if isinstance(node, exp.Upper | exp.Lower):
@@ -342,26 +350,6 @@ class SQLiteDialect(SourceDialect):
         if isinstance(node, exp.Like):
             return None  # case-insensitive matches are a superset; re-checked locally
         return self.why_not(node)
-
-
-def _is_floating(node: exp.Expr) -> bool:
-    t = node.type
-    return t is not None and t.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT)
-
-
-def _is_decimal(node: exp.Expr) -> bool:
-    t = node.type
-    return t is not None and t.this == exp.DataType.Type.DECIMAL
-
-
-def _is_date(node: exp.Expr) -> bool:
-    t = node.type
-    return t is not None and t.this == exp.DataType.Type.DATE
-
-
-def _is_integer(node: exp.Expr) -> bool:
-    t = node.type
-    return t is not None and t.this in exp.DataType.INTEGER_TYPES
 
 
 def _is_date_literal(node: exp.Cast) -> bool:
@@ -420,13 +408,13 @@ def trino_meaning_in_duckdb(node: exp.Expr) -> exp.Expr:
     if (
         isinstance(node, exp.Cast | exp.TryCast)
         and node.to.this in exp.DataType.INTEGER_TYPES
-        and (_is_floating(node.this) or _is_decimal(node.this))
+        and _typed(node.this, (*_FLOATING, exp.DataType.Type.DECIMAL))
     ):
         # Trino rounds to the nearest integer, halves away from zero; DuckDB's cast of
         # a double rounds halves to even (2.5 -> 2).
         node.set("this", exp.Round(this=node.this))
         return node
-    if isinstance(node, exp.Round) and _is_floating(node.this):
+    if isinstance(node, exp.Round) and _typed(node.this, _FLOATING):
         places = node.args.get("decimals")
         if isinstance(places, exp.Literal) and places.is_int and int(places.name) > 0:
             # Trino scales, rounds halves away from zero and scales back (34.55 -> 34.6);
@@ -435,7 +423,9 @@ def trino_meaning_in_duckdb(node: exp.Expr) -> exp.Expr:
             scaled = exp.Round(this=exp.Mul(this=exp.paren(node.this), expression=factor))
             return exp.Div(this=scaled, expression=factor.copy())
         return node
-    if isinstance(node, exp.TimestampTrunc | exp.DateTrunc | exp.DateAdd) and _is_date(node.this):
+    if isinstance(node, exp.TimestampTrunc | exp.DateTrunc | exp.DateAdd) and _typed(
+        node.this, (exp.DataType.Type.DATE,)
+    ):
         return exp.cast(node, exp.DataType.build("DATE"))  # DuckDB gives a timestamp
     if isinstance(node, exp.Format):
         # Trino's format() takes Java's %-specifiers; DuckDB's FORMAT takes {}.
