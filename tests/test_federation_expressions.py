@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import test_federation_properties as props
-from tests.tpch.compare import assert_same_result
 
 embedded = props.embedded
 on_servers = props.on_servers
@@ -149,16 +147,10 @@ def expression_queries(draw: st.DrawFn, columns: dict[str, list[props.ColumnSpec
     return f"SELECT {selects} FROM {table} AS a{where}"
 
 
-def check(session: Any, reference: duckdb.DuckDBPyConnection, sql: str) -> None:
-    actual = session.query(sql)
-    expected = props.reference_answer(reference, sql)
-    assert_same_result(actual, expected, ordered=False)
-
-
 @settings(max_examples=80, **props.COMMON)
 @given(data=st.data())
 def test_random_expressions_match_the_reference_embedded(embedded, reference, city_columns, data):
-    check(embedded, reference, data.draw(expression_queries(city_columns), label="query"))
+    props.check_sql(embedded, reference, data.draw(expression_queries(city_columns), label="query"))
 
 
 @pytest.mark.servers
@@ -167,7 +159,9 @@ def test_random_expressions_match_the_reference_embedded(embedded, reference, ci
 def test_random_expressions_match_the_reference_on_servers(
     on_servers, reference, city_columns, data
 ):
-    check(on_servers, reference, data.draw(expression_queries(city_columns), label="query"))
+    props.check_sql(
+        on_servers, reference, data.draw(expression_queries(city_columns), label="query")
+    )
 
 
 # -- differences the generator found, pinned by their smallest queries -------------------

@@ -11,15 +11,11 @@ guajie and, transpiled from Trino, on the reference DuckDB holding the same data
 
 from __future__ import annotations
 
-from typing import Any
-
-import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import test_federation_properties as props
-from tests.tpch.compare import assert_same_result
 
 embedded = props.embedded
 on_servers = props.on_servers
@@ -91,16 +87,10 @@ def structure_queries(draw: st.DrawFn, columns: dict[str, list[props.ColumnSpec]
     return f"SELECT {selects} FROM {join.left} AS a WHERE {value.sql} >= ({sub})"
 
 
-def check(session: Any, reference: duckdb.DuckDBPyConnection, sql: str) -> None:
-    actual = session.query(sql)
-    expected = props.reference_answer(reference, sql)
-    assert_same_result(actual, expected, ordered=False)
-
-
 @settings(max_examples=60, **props.COMMON)
 @given(data=st.data())
 def test_random_structures_match_the_reference_embedded(embedded, reference, city_columns, data):
-    check(embedded, reference, data.draw(structure_queries(city_columns), label="query"))
+    props.check_sql(embedded, reference, data.draw(structure_queries(city_columns), label="query"))
 
 
 @pytest.mark.servers
@@ -109,4 +99,6 @@ def test_random_structures_match_the_reference_embedded(embedded, reference, cit
 def test_random_structures_match_the_reference_on_servers(
     on_servers, reference, city_columns, data
 ):
-    check(on_servers, reference, data.draw(structure_queries(city_columns), label="query"))
+    props.check_sql(
+        on_servers, reference, data.draw(structure_queries(city_columns), label="query")
+    )
