@@ -5,10 +5,13 @@ you can print. Execution (:class:`Executor`) is separate: it fetches each fragme
 source as Arrow and runs the residual locally in DuckDB.
 """
 
+from . import sqlglot_fixes
 from .catalog_view import CatalogView, ColumnInfo, TableInfo
 from .executor import Executor, QueryResult
 from .plan import Fragment, Plan, RunStats
 from .planner import plan_query
+
+sqlglot_fixes.apply()
 
 __all__ = [
     "CatalogView",

@@ -245,3 +245,22 @@ def test_a_date_truncated_in_a_server_stays_a_date(on_servers, reference, unit):
     props._same_as_reference(on_servers, reference, sql)
     hrss = f"SELECT date_trunc('{unit}', \"month\") AS t FROM hrss.social_insurance_monthly"
     props._same_as_reference(on_servers, reference, hrss)
+
+
+def test_a_bound_both_strict_and_inclusive_keeps_the_rows_at_the_bound(embedded, reference):
+    # sqlglot 30.30 simplified this condition to credit_code <> X (see sqlglot_fixes.py).
+    [(code,)] = reference.sql(
+        "SELECT min(credit_code) FROM market.enterprise WHERE credit_code > "
+        "(SELECT min(credit_code) FROM market.enterprise)"
+    ).fetchall()
+    x = literal(code, "string")
+    sql = (
+        f"SELECT credit_code, CASE WHEN (NOT credit_code < {x}) OR "
+        f"(NOT credit_code BETWEEN {x} AND {x}) THEN 1 ELSE 0 END AS kept "
+        "FROM market.enterprise"
+    )
+    props._same_as_reference(embedded, reference, sql)
+    got = embedded.query(f"SELECT credit_code FROM market.enterprise WHERE credit_code = {x}")
+    assert got.num_rows == 1
+    kept = embedded.query(f"SELECT kept FROM ({sql}) WHERE credit_code = {x}")
+    assert kept.column("kept").to_pylist() == [1]
