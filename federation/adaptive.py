@@ -23,7 +23,11 @@ from .plan import Plan
 
 # Fetches smaller than this say more about round trips than about the link.
 RATE_MIN_BYTES = 1_000_000
-RECENT = 3  # runs and fetches remembered per plan variant and per source
+RECENT = 3  # runs remembered per plan variant
+# Large fetches remembered per source. A fetch's time includes the source's own work, so
+# one that waited on a busy source understates the link: the fastest of a longer memory
+# is steadier. A link that really became slower costs at most a few exploring runs.
+LINK_MEMORY = 8
 RECHECK_AFTER = 20  # runs of one variant in a row before the other is measured again
 # Runs of the pulled variant before the two are compared: its first run also opens
 # connections and warms caches that the pushed runs had already warmed.
@@ -42,7 +46,7 @@ class LinkRates:
         if nbytes < RATE_MIN_BYTES or seconds <= 0:
             return
         with self._lock:
-            self._seen.setdefault(source, deque(maxlen=RECENT)).append(nbytes / seconds)
+            self._seen.setdefault(source, deque(maxlen=LINK_MEMORY)).append(nbytes / seconds)
 
     def rate(self, source: str) -> float | None:
         with self._lock:
