@@ -7,11 +7,13 @@ source (collations, loose types). Differences between engines live here, not in 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import ClassVar
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
+
+from .decimals import decimal_quotient, duckdb_decimal_quotient, rounded_to_trino_scale
 
 _STRING_TYPES = {
     exp.DataType.Type.VARCHAR,
@@ -29,6 +31,25 @@ _DECIMAL = (exp.DataType.Type.DECIMAL,)
 def _typed(node: exp.Expr, types: Collection[object]) -> bool:
     """Whether the optimizer typed ``node`` as one of ``types``."""
     return node.type is not None and node.type.this in types
+
+
+def transform_bottom_up(tree: exp.Expr, rewrite: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
+    """A copy of ``tree`` with ``rewrite`` applied to every node, children before their
+    parent: a rewrite that wraps or replaces a node leaves its operands rewritten too (sqlglot's
+    ``transform`` does not descend into a replacement). A replacement keeps the node's type."""
+    root = tree.copy()
+    for node in reversed(list(root.walk(bfs=False))):
+        parent, key, index = node.parent, node.arg_key, node.index
+        new = rewrite(node)
+        if new is node:
+            continue
+        if new.type is None and node.type is not None:
+            new.type = node.type
+        if node is root:
+            root = new
+        elif parent is not None and key is not None:
+            parent.set(key, new, index)
+    return root
 
 
 def is_string(node: exp.Expr) -> bool:
@@ -53,6 +74,8 @@ class SourceDialect:
     aggregates: ClassVar[bool] = True
     # How many join keys a dynamic filter may send (as a list of literals).
     max_filter_keys: ClassVar[int] = 100_000
+    # Whether prepare() rounds a division or average of decimals to Trino's scale.
+    rounds_decimal_quotients: ClassVar[bool] = False
     max_key_share: ClassVar[float | None] = None
 
     def why_not(self, node: exp.Expr) -> str | None:
@@ -65,6 +88,8 @@ class SourceDialect:
             return f"{self.name} trims other characters than Trino"
         if isinstance(node, exp.Format):
             return f"{self.name}'s format() is not Trino's (Java's %-specifiers)"
+        if not self.rounds_decimal_quotients and decimal_quotient(node) is not None:
+            return f"{self.name} divides decimals to another scale than Trino"
         if isinstance(node, exp.Substring) and node.args.get("start") == exp.Literal.number(0):
             return f"{self.name} may read position 0 as 1"
         if isinstance(node, exp.Round) and _typed(node.this, _FLOATING):
@@ -121,6 +146,8 @@ class PostgresDialect(SourceDialect):
     max_key_share: ClassVar[float | None] = 0.15
     # Trino's date_diff counts whole units elapsed; computed locally the same way everywhere.
     unsupported = (exp.DateDiff,)
+    # Its numeric quotients carry at least 16 significant digits: rounded to Trino's scale.
+    rounds_decimal_quotients = True
 
     def why_not(self, node: exp.Expr) -> str | None:
         if isinstance(node, exp.Ordered) and is_string(node.this):
@@ -133,6 +160,9 @@ class PostgresDialect(SourceDialect):
     def prepare(self, tree: exp.Expr) -> exp.Expr:
         # String order depends on the database collation; the query means code-point order.
         def collate(node: exp.Expr) -> exp.Expr:
+            rounded = rounded_to_trino_scale(node)
+            if rounded is not None:
+                return rounded
             if isinstance(node, exp.TimestampTrunc | exp.DateTrunc) and _typed(
                 node.this, (exp.DataType.Type.DATE,)
             ):
@@ -152,7 +182,7 @@ class PostgresDialect(SourceDialect):
                         node.set(arg, _c_collation(child))
             return node
 
-        return tree.transform(collate, copy=False)
+        return transform_bottom_up(tree, collate)
 
     def part_condition(
         self, alias: str, schema: str, table: str, part: int, parts: int
@@ -345,10 +375,13 @@ class SQLiteDialect(SourceDialect):
         if isinstance(node, exp.Round):
             # Decimals are binary doubles in SQLite: 34.55 is 34.5499..., rounded to 34.5.
             return "SQLite rounds the binary value of a decimal"
-        if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Sum | exp.Avg) and any(
-            _typed(a, _DECIMAL) for a in node.iter_expressions()
+        # 624.16 - 524.16 is 99.99999999999994 in doubles: it passes "< 100". A sum that is
+        # only returned is exact once cast back to its scale; compared, it is not.
+        if (
+            isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Sum)
+            and any(_typed(a, _DECIMAL) for a in node.iter_expressions())
+            and not (isinstance(node, exp.Sum) and _only_returned(node))
         ):
-            # 624.16 - 524.16 is 99.99999999999994 in doubles: it passes "< 100".
             return "SQLite computes decimals as binary doubles"
         return super().why_not(node)
 
@@ -356,6 +389,16 @@ class SQLiteDialect(SourceDialect):
         if isinstance(node, exp.Like):
             return None  # case-insensitive matches are a superset; re-checked locally
         return self.why_not(node)
+
+
+def _only_returned(node: exp.Expr) -> bool:
+    """Whether ``node`` is a whole item of a select list (not compared or computed on)."""
+    alias = node.parent
+    return (
+        isinstance(alias, exp.Alias)
+        and alias.arg_key == "expressions"
+        and isinstance(alias.parent, exp.Select)
+    )
 
 
 def _is_date_literal(node: exp.Cast) -> bool:
@@ -408,6 +451,9 @@ _TRINO_WHITESPACE = "".join(
 def trino_meaning_in_duckdb(node: exp.Expr) -> exp.Expr:
     """``node`` rewritten for the local engine (DuckDB) to compute what Trino would: a
     transform of the residual's tree (see ``plan.local_sql``)."""
+    quotient = duckdb_decimal_quotient(node)
+    if quotient is not None:
+        return quotient
     if isinstance(node, exp.Trim) and node.args.get("expression") is None:
         node.set("expression", exp.Literal.string(_TRINO_WHITESPACE))
         return node

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from .dialects import trino_meaning_in_duckdb
+from .dialects import transform_bottom_up, trino_meaning_in_duckdb
 
 
 @dataclass
@@ -371,7 +371,7 @@ _TYPE_WIDTHS = {
 
 def local_sql(tree: exp.Expr, pretty: bool = False) -> str:
     """The residual in DuckDB's SQL, with Trino's meaning where the two differ."""
-    return tree.transform(trino_meaning_in_duckdb).sql(dialect="duckdb", pretty=pretty)
+    return transform_bottom_up(tree, trino_meaning_in_duckdb).sql(dialect="duckdb", pretty=pretty)
 
 
 def _abbreviate(sql: str, keep: int = 5) -> str:

@@ -26,6 +26,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from guajie.catalog.lru import LruCache
 
 from .catalog_view import CatalogView, ColumnInfo, TableInfo, sqlglot_schema
+from .decimals import exact_type
 from .dialects import SourceDialect, dialect_for
 from .errors import QueryError
 from .estimates import ColumnLookup, selectivity
@@ -1557,6 +1558,11 @@ def _output_types(query: exp.Query) -> dict[str, str]:
             # Trino's date parts are BIGINT, and so is what is computed from them (min, +);
             # sqlglot guesses narrower types (year() TINYINT).
             out[s.alias_or_name] = "int64"
+            continue
+        exact = exact_type(value)
+        if exact is not None and exact.decimal:
+            # Trino's decimal rules (sqlglot types a decimal quotient as a double).
+            out[s.alias_or_name] = f"decimal128({exact.precision}, {exact.scale})"
             continue
         if t.this == exp.DataType.Type.DECIMAL:
             params = [p.name for p in t.expressions]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -267,3 +268,21 @@ def test_a_bound_both_strict_and_inclusive_keeps_the_rows_at_the_bound(embedded,
     assert got.num_rows == 1
     kept = embedded.query(f"SELECT kept FROM ({sql}) WHERE credit_code = {x}")
     assert kept.column("kept").to_pylist() == [1]
+
+
+@pytest.mark.servers
+def test_decimal_quotients_pushed_to_postgresql_are_rounded_as_computed_locally(
+    on_servers, embedded
+):
+    # PostgreSQL keeps 16 digits or more; Trino rounds to the larger scale (see decimals.py).
+    sql = (
+        "SELECT district, avg(registered_capital) AS a, "
+        "sum(registered_capital) / count(*) AS q, sum(registered_capital) / 7 AS s "
+        "FROM market.enterprise GROUP BY district"
+    )
+    pushed = on_servers.plan(sql)
+    assert pushed.residual is None and "ROUND(" in (pushed.fragments[0].sql() or "")
+    got = on_servers.query(sql).sort_by("district")
+    local = embedded.query(sql).sort_by("district")
+    assert got.to_pylist() == local.to_pylist()
+    assert got.schema.field("a").type == pa.decimal128(18, 2)

@@ -82,7 +82,9 @@ def structure_queries(draw: st.DrawFn, columns: dict[str, list[props.ColumnSpec]
     if not numeric:
         return f"SELECT {selects} FROM {join.left} AS a WHERE {lk} IS NOT NULL"
     value = draw(st.sampled_from(numeric))
-    fn = draw(st.sampled_from(["avg", "min", "max"]))
+    # Trino rounds avg() of a decimal to its scale, which the reference engine does not: a
+    # value equal to the rounded average would compare differently (pinned in test_trino).
+    fn = draw(st.sampled_from(["min", "max"] + (["avg"] if value.column.kind != "decimal" else [])))
     sub = f"SELECT {fn}({value.sql.replace('a.', 'x.', 1)}) FROM {join.left} AS x"
     return f"SELECT {selects} FROM {join.left} AS a WHERE {value.sql} >= ({sub})"
 

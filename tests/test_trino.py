@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -1236,6 +1237,13 @@ TRINO_MEANINGS = [
     "format('%.2f', {x})",
     "date_add('month', 1, {day})",
     "substr({s}, 0, 2)",
+    # Trino rounds a decimal quotient half away from zero to the larger scale (26.92).
+    "{d} / 3",
+    "-{d} / 2",
+    "3 / {d}",
+    "100.00 * {d} / 7",
+    "{d} / 2 + 1",
+    "avg({d} / 2)",
 ]
 VALUES = {"x": 2.5, "d": "80.75", "day": "2022-07-15", "s": "\t ａｂé\u3000\n\u00a0"}
 VALUES_AS_COLUMNS = {name: name if name != "day" else '"day"' for name in VALUES}
@@ -1265,6 +1273,36 @@ def test_expressions_mean_what_they_mean_in_trino(trino_server, tmp_path, templa
         assert got == pytest.approx(theirs), template
     else:
         assert (type(got), got) == (type(theirs), theirs), template
+
+
+@needs_servers
+def test_averages_of_decimals_are_rounded_as_in_trino(trino_server, tmp_path):
+    import sqlite3
+
+    import trino
+
+    rows = [("a", "1.15"), ("a", "1.20"), ("b", "-1.15"), ("b", "-1.20"), ("c", "0.05")]
+    rows += [("c", "0.00"), ("d", None)]
+    path = tmp_path / "values.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE v (g TEXT, d DECIMAL(15,2))")
+        conn.executemany("INSERT INTO v VALUES (?, ?)", rows)
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    catalog.add_source("lite", f"sqlite://{path}")
+    catalog.crawl(sample=False)
+    select = (
+        "SELECT g, avg(d) AS a, sum(d) / count(d) AS q, max(avg(d)) OVER () AS w "
+        "FROM {table} GROUP BY g ORDER BY g"
+    )
+    ours = Session(catalog).query(select.format(table="lite.v"))
+    values = ", ".join(
+        f"('{g}', {'NULL' if d is None else f'DECIMAL {chr(39)}{d}{chr(39)}'})" for g, d in rows
+    )
+    cur = trino.dbapi.connect(host=trino_server.host, port=trino_server.port, user="g").cursor()
+    cur.execute(select.format(table=f"(VALUES {values}) AS v(g, d)"))
+    theirs = cur.fetchall()
+    assert [tuple(r.values()) for r in ours.to_pylist()] == [tuple(r) for r in theirs]
+    assert ours.column("a").to_pylist()[:3] == [Decimal("1.18"), Decimal("-1.18"), Decimal("0.03")]
 
 
 def _trino_literals() -> dict[str, str]:

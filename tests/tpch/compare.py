@@ -5,7 +5,10 @@ before comparison, from the Arrow types of both sides:
 
 * both sides integers (any width): compared exactly as ``int``;
 * any other numeric mix (decimal, float, integer, or numeric text): compared as ``float``
-  with a relative tolerance (``float_tol``) and a small absolute one (``abs_tol``);
+  with a relative tolerance (``float_tol``) and a small absolute one (``abs_tol``). A
+  decimal compared with a double may also differ by half a unit of its last place: Trino
+  rounds a decimal quotient or average to its scale (``avg`` of a ``decimal(15,2)`` is
+  ``25.51``), where the reference engine keeps a double (``25.5073...``);
 * a date or timestamp on either side: both become ``datetime.date`` (a timestamp at
   midnight and ISO text ``'YYYY-MM-DD'`` included) or ``datetime.datetime``;
 * text: trailing spaces removed (``CHAR(n)`` padding; this also hides a lost trailing
@@ -194,6 +197,14 @@ def _close(a: Any, b: Any, kind: Kind, rel_tol: float, abs_tol: float) -> bool:
     return bool(a == b) and type(a) is type(b)
 
 
+def _abs_tol(actual: pa.DataType, expected: pa.DataType, abs_tol: float) -> float:
+    """``abs_tol``, or half a unit of the last place of a decimal compared with a double."""
+    for mine, theirs in ((actual, expected), (expected, actual)):
+        if pa.types.is_decimal(mine) and pa.types.is_floating(theirs):
+            return max(abs_tol, 0.5 * 10.0**-mine.scale * (1 + 1e-9))
+    return abs_tol
+
+
 def _sort_key(value: Any) -> tuple[Any, ...]:
     """Orders values of mixed types without comparing unlike types."""
     if value is None:
@@ -254,8 +265,12 @@ def assert_same_result(
         f"{name}:{kind}" for name, kind in zip(expected.column_names, kinds, strict=True)
     )
 
+    abs_tols = [
+        _abs_tol(a.type, e.type, abs_tol)
+        for a, e in zip(actual.schema, expected.schema, strict=True)
+    ]
     problems += _multiset_problems(
-        actual_rows, expected_rows, kinds, expected.column_names, float_tol, abs_tol
+        actual_rows, expected_rows, kinds, expected.column_names, float_tol, abs_tols
     )
     if not problems and ordered:
         if order_by:
@@ -267,7 +282,7 @@ def assert_same_result(
         else:
             indices = list(range(len(kinds)))
         problems += _order_problems(
-            actual_rows, expected_rows, kinds, expected.column_names, indices, float_tol, abs_tol
+            actual_rows, expected_rows, kinds, expected.column_names, indices, float_tol, abs_tols
         )
 
     if problems:
@@ -281,7 +296,7 @@ def _multiset_problems(
     kinds: Sequence[Kind],
     names: Sequence[str],
     rel_tol: float,
-    abs_tol: float,
+    abs_tol: Sequence[float],
 ) -> list[str]:
     exact = [i for i, k in enumerate(kinds) if k != "float"]
     inexact = [i for i, k in enumerate(kinds) if k == "float"]
@@ -297,7 +312,7 @@ def _multiset_problems(
     expected_groups = group(expected_rows)
 
     def close(a: tuple[Any, ...], e: tuple[Any, ...]) -> bool:
-        return all(_close(a[i], e[i], kinds[i], rel_tol, abs_tol) for i in inexact)
+        return all(_close(a[i], e[i], kinds[i], rel_tol, abs_tol[i]) for i in inexact)
 
     missing: list[tuple[Any, ...]] = []
     extra: list[tuple[Any, ...]] = []
@@ -335,7 +350,7 @@ def _multiset_problems(
         lines = [f"rows with the same exact columns but other numbers ({len(differing)}):"]
         for a, e in differing[:_MAX_SHOWN]:
             columns = [
-                names[i] for i in inexact if not _close(a[i], e[i], kinds[i], rel_tol, abs_tol)
+                names[i] for i in inexact if not _close(a[i], e[i], kinds[i], rel_tol, abs_tol[i])
             ]
             lines += [
                 f"  expected {_show(e)}",
@@ -358,10 +373,10 @@ def _order_problems(
     names: Sequence[str],
     indices: Sequence[int],
     rel_tol: float,
-    abs_tol: float,
+    abs_tol: Sequence[float],
 ) -> list[str]:
     for position, (a, e) in enumerate(zip(actual_rows, expected_rows, strict=True)):
-        if all(_close(a[i], e[i], kinds[i], rel_tol, abs_tol) for i in indices):
+        if all(_close(a[i], e[i], kinds[i], rel_tol, abs_tol[i]) for i in indices):
             continue
         start = max(0, position - 2)
         stop = min(len(expected_rows), position + 3)

@@ -1,0 +1,233 @@
+"""Trino's exact numerics: the decimal type of an expression, and division and average
+computed to that type.
+
+In Trino ``DECIMAL '80.75' / 3`` is ``26.92``, a ``decimal(4,2)``, and ``avg`` of a
+``decimal(15,2)`` is a ``decimal(15,2)``: the quotient is rounded half away from zero to the
+larger of the operands' scales. DuckDB divides decimals as doubles (26.916666...), and each
+source has a rule of its own (PostgreSQL keeps at least 16 digits, MySQL four more than the
+dividend). The local engine computes the quotient in 128-bit integers instead, and a pushed
+division or average is rounded by the source to Trino's scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+MAX_PRECISION = 38
+_EXACT = "trino_exact_type"  # meta key: the type of an expression this module rewrote
+_INTEGER_PRECISION = {
+    exp.DataType.Type.TINYINT: 3,
+    exp.DataType.Type.SMALLINT: 5,
+    exp.DataType.Type.INT: 10,
+    exp.DataType.Type.BIGINT: 19,
+}
+
+
+@dataclass(frozen=True)
+class Exact:
+    """An exact numeric type as Trino types it: a decimal, or an integer (scale 0)."""
+
+    precision: int
+    scale: int
+    decimal: bool = True
+
+    def sql_type(self) -> exp.DataType:
+        return exp.DataType.build(f"DECIMAL({self.precision}, {self.scale})")
+
+
+def _literal(node: exp.Literal) -> Exact | None:
+    text = node.name.lstrip("+-")
+    if not text or any(c in text for c in "eE"):
+        return None  # 2.5e0 is a double
+    if "." not in text:
+        return Exact(10 if int(text) < 2**31 else 19, 0, decimal=False)
+    whole, fraction = text.split(".", 1)
+    digits = len(whole.lstrip("0")) + len(fraction)
+    return Exact(max(digits, len(fraction), 1), len(fraction))
+
+
+def _of_type(t: exp.DataType | None, unparameterized: Exact | None = None) -> Exact | None:
+    if t is None:
+        return None
+    if t.this in _INTEGER_PRECISION:
+        return Exact(_INTEGER_PRECISION[t.this], 0, decimal=False)
+    if t.this == exp.DataType.Type.DECIMAL:
+        params = [p.name for p in t.expressions]
+        if not all(p.isdigit() for p in params):
+            return None
+        if len(params) == 2:
+            return Exact(int(params[0]), int(params[1]))
+        if len(params) == 1:
+            return Exact(int(params[0]), 0)
+        return unparameterized
+    return None
+
+
+def _declared(node: exp.Expr) -> Exact | None:
+    """What the optimizer typed ``node`` as, where that is an exact numeric."""
+    return _of_type(node.type)
+
+
+def exact_type(node: exp.Expr) -> Exact | None:
+    """``node``'s type under Trino's rules for exact numerics; None for anything else (a
+    double, a string, or an expression whose type is not worked out here)."""
+    rewritten = node.meta.get(_EXACT) if node.meta else None
+    if rewritten is not None:
+        return rewritten
+    if isinstance(node, exp.Paren | exp.Neg | exp.Abs | exp.Max | exp.Min):
+        return exact_type(node.this)
+    if isinstance(node, exp.Window):
+        return exact_type(node.this)
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return _literal(node)
+    if isinstance(node, exp.Cast | exp.TryCast):
+        # CAST(x AS DECIMAL) is a decimal(38,0) in Trino.
+        return _of_type(node.to, unparameterized=Exact(MAX_PRECISION, 0))
+    if isinstance(node, exp.Sum):
+        arg = exact_type(_argument(node))
+        if arg is None:
+            return None
+        return Exact(MAX_PRECISION, arg.scale) if arg.decimal else Exact(19, 0, decimal=False)
+    if isinstance(node, exp.Avg):
+        arg = exact_type(_argument(node))
+        return arg if arg and arg.decimal else None
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
+        left, right = exact_type(node.this), exact_type(node.expression)
+        if left is None or right is None:
+            return None
+        if not (left.decimal or right.decimal):
+            return _declared(node)
+        return _arithmetic(node, left, right)
+    if isinstance(node, exp.Column | exp.Count):
+        return _declared(node)
+    return None
+
+
+def _argument(node: exp.AggFunc) -> exp.Expr:
+    arg = node.this
+    return arg.expressions[0] if isinstance(arg, exp.Distinct) else arg
+
+
+def _arithmetic(node: exp.Expr, left: Exact, right: Exact) -> Exact:
+    (p1, s1), (p2, s2) = (left.precision, left.scale), (right.precision, right.scale)
+    if isinstance(node, exp.Mul):
+        return Exact(min(MAX_PRECISION, p1 + p2), s1 + s2)
+    scale = max(s1, s2)
+    if isinstance(node, exp.Div):
+        return Exact(min(MAX_PRECISION, p1 + s2 + max(0, s2 - s1)), scale)
+    return Exact(min(MAX_PRECISION, 1 + scale + max(p1 - s1, p2 - s2)), scale)
+
+
+def decimal_quotient(node: exp.Expr) -> Exact | None:
+    """The type of a division or average that Trino computes as a decimal, else None."""
+    if isinstance(node, exp.Div | exp.Avg):
+        return exact_type(node) if _has_decimal(node) else None
+    return None
+
+
+def _has_decimal(node: exp.Div | exp.Avg) -> bool:
+    if isinstance(node, exp.Avg):
+        arg = exact_type(_argument(node))
+        return arg is not None and arg.decimal
+    left, right = exact_type(node.this), exact_type(node.expression)
+    return bool(left and right and (left.decimal or right.decimal))
+
+
+# -- the local engine (DuckDB) -----------------------------------------------------------
+
+
+def _number(value: int) -> exp.Expr:
+    return exp.Literal.number(str(value))
+
+
+def _unscaled(value: exp.Expr, scale: int) -> exp.Expr:
+    """An exact numeric of scale ``scale`` as the integer of its digits (HUGEINT)."""
+    scaled = exp.Mul(this=exp.paren(value), expression=_number(10**scale)) if scale else value
+    return exp.cast(scaled, exp.DataType.build("HUGEINT"))
+
+
+def _rounded_quotient(dividend: exp.Expr, divisor: exp.Expr, shift: int, result: Exact) -> exp.Expr:
+    """round_half_up(dividend * 10^shift / divisor) / 10^scale as ``result``, both operands
+    integers. Trino fails a division by zero; a NULL operand gives NULL."""
+    a, b = dividend, divisor
+    two_b = exp.Mul(this=_number(2), expression=exp.Abs(this=b.copy()))
+    numerator = exp.Add(
+        this=exp.Mul(
+            this=exp.Mul(this=_number(2), expression=exp.Abs(this=a.copy())),
+            expression=_number(10**shift),
+        ),
+        expression=exp.Abs(this=b.copy()),
+    )
+    magnitude = exp.IntDiv(
+        this=exp.paren(numerator), expression=exp.Nullif(this=two_b, expression=_number(0))
+    )
+    signed = exp.Mul(
+        this=exp.Mul(
+            this=exp.Anonymous(this="SIGN", expressions=[a.copy()]),
+            expression=exp.Anonymous(this="SIGN", expressions=[b.copy()]),
+        ),
+        expression=exp.paren(magnitude),
+    )
+    digits: exp.Expr = exp.cast(signed, exp.DataType.build(f"DECIMAL({MAX_PRECISION}, 0)"))
+    if result.scale:
+        unit = exp.Literal.number("0." + "0" * (result.scale - 1) + "1")
+        digits = exp.Mul(this=digits, expression=unit)
+    zero = exp.and_(
+        exp.EQ(this=b.copy(), expression=_number(0)),
+        exp.Not(this=exp.Is(this=a.copy(), expression=exp.Null())),
+    )
+    fail = exp.Anonymous(this="ERROR", expressions=[exp.Literal.string("Division by zero")])
+    quotient = exp.Case(
+        ifs=[exp.If(this=zero, true=fail)], default=exp.cast(digits, result.sql_type())
+    )
+    quotient.type = result.sql_type()
+    quotient.meta[_EXACT] = result
+    return quotient
+
+
+def duckdb_decimal_quotient(node: exp.Expr) -> exp.Expr | None:
+    """``node`` (a division or average of decimals, or a window over such an average)
+    computed exactly with Trino's scale and rounding; None when it is not one."""
+    if isinstance(node, exp.Window) and isinstance(node.this, exp.Avg):
+        result = decimal_quotient(node.this)
+        if result is None:
+            return None
+        total, count = _sum_and_count(node.this)
+        over = node.copy()
+        over.set("this", total)
+        counted = node.copy()
+        counted.set("this", count)
+        return _rounded_quotient(_unscaled(over, result.scale), counted, 0, result)
+    if isinstance(node, exp.Avg) and isinstance(node.parent, exp.Window):
+        return None  # rewritten with its window
+    result = decimal_quotient(node)
+    if result is None:
+        return None
+    if isinstance(node, exp.Avg):
+        total, count = _sum_and_count(node)
+        return _rounded_quotient(_unscaled(total, result.scale), count, 0, result)
+    left, right = exact_type(node.this), exact_type(node.expression)
+    assert left is not None and right is not None
+    shift = result.scale - left.scale + right.scale
+    return _rounded_quotient(
+        _unscaled(node.this, left.scale), _unscaled(node.expression, right.scale), shift, result
+    )
+
+
+def _sum_and_count(node: exp.Avg) -> tuple[exp.Expr, exp.Expr]:
+    return exp.Sum(this=node.this.copy()), exp.Count(this=node.this.copy())
+
+
+# -- a source that divides exactly enough (PostgreSQL's numeric) ------------------------
+
+
+def rounded_to_trino_scale(node: exp.Expr) -> exp.Expr | None:
+    """``node`` rounded half away from zero to Trino's scale and cast to its type, for a
+    source whose decimal quotient carries more digits than that scale."""
+    result = decimal_quotient(node)
+    if result is None or (isinstance(node, exp.Avg) and isinstance(node.parent, exp.Window)):
+        return None
+    rounded = exp.Round(this=node, decimals=_number(result.scale))
+    return exp.cast(rounded, result.sql_type())
