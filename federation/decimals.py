@@ -39,13 +39,19 @@ class Exact:
 
 def _literal(node: exp.Literal) -> Exact | None:
     text = node.name.lstrip("+-")
-    if not text or any(c in text for c in "eE"):
-        return None  # 2.5e0 is a double
-    if "." not in text:
+    if "." not in text and text.isdigit():
         return Exact(10 if int(text) < 2**31 else 19, 0, decimal=False)
-    whole, fraction = text.split(".", 1)
+    return _digits(text)
+
+
+def _digits(text: str) -> Exact | None:
+    """The decimal type of a number written out: 80.75 is a decimal(4,2), 0.05 one (2,2)."""
+    text = text.strip().lstrip("+-")
+    whole, _, fraction = text.partition(".")
+    if not (whole + fraction).isdigit():
+        return None  # 2.5e0 is a double
     digits = len(whole.lstrip("0")) + len(fraction)
-    return Exact(max(digits, len(fraction), 1), len(fraction))
+    return Exact(max(digits, 1), len(fraction))
 
 
 def _of_type(t: exp.DataType | None, unparameterized: Exact | None = None) -> Exact | None:
@@ -83,6 +89,14 @@ def exact_type(node: exp.Expr) -> Exact | None:
     if isinstance(node, exp.Literal) and not node.is_string:
         return _literal(node)
     if isinstance(node, exp.Cast | exp.TryCast):
+        if (
+            isinstance(node.this, exp.Literal)
+            and node.this.is_string
+            and node.to.this == exp.DataType.Type.DECIMAL
+            and not node.to.expressions
+        ):
+            # DECIMAL '80.75' (sqlglot reads it as a cast) is typed by its digits.
+            return _digits(node.this.name)
         # CAST(x AS DECIMAL) is a decimal(38,0) in Trino.
         return _of_type(node.to, unparameterized=Exact(MAX_PRECISION, 0))
     if isinstance(node, exp.Sum):
@@ -144,25 +158,37 @@ def _number(value: int) -> exp.Expr:
 
 def _unscaled(value: exp.Expr, scale: int) -> exp.Expr:
     """An exact numeric of scale ``scale`` as the integer of its digits (HUGEINT)."""
-    scaled = exp.Mul(this=exp.paren(value), expression=_number(10**scale)) if scale else value
-    return exp.cast(scaled, exp.DataType.build("HUGEINT"))
+    if not scale:
+        return exp.cast(value, exp.DataType.build("HUGEINT"))
+    # Widened first: DuckDB sizes a product by its operands' declared precisions.
+    # (exp.cast would keep a cast to a narrower decimal as it is.)
+    wide = exp.Cast(this=value, to=exp.DataType.build(f"DECIMAL({MAX_PRECISION}, {scale})"))
+    return exp.cast(
+        exp.Mul(this=wide, expression=_number(10**scale)), exp.DataType.build("HUGEINT")
+    )
 
 
 def _rounded_quotient(dividend: exp.Expr, divisor: exp.Expr, shift: int, result: Exact) -> exp.Expr:
     """round_half_up(dividend * 10^shift / divisor) / 10^scale as ``result``, both operands
     integers. Trino fails a division by zero; a NULL operand gives NULL."""
     a, b = dividend, divisor
-    two_b = exp.Mul(this=_number(2), expression=exp.Abs(this=b.copy()))
-    numerator = exp.Add(
-        this=exp.Mul(
-            this=exp.Mul(this=_number(2), expression=exp.Abs(this=a.copy())),
-            expression=_number(10**shift),
-        ),
-        expression=exp.Abs(this=b.copy()),
+    # |a| * 10^shift divided by |b|, rounded up where the remainder is at least half of |b|
+    # (compared as r >= |b| - r, which cannot overflow as 2r could).
+    n = exp.paren(exp.Mul(this=exp.Abs(this=a.copy()), expression=_number(10**shift)))
+    d = exp.Nullif(this=exp.Abs(this=b.copy()), expression=_number(0))
+    remainder = exp.paren(exp.Mod(this=n.copy(), expression=d.copy()))
+    half_up = exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.GTE(
+                    this=remainder, expression=exp.Sub(this=d.copy(), expression=remainder.copy())
+                ),
+                true=_number(1),
+            )
+        ],
+        default=_number(0),
     )
-    magnitude = exp.IntDiv(
-        this=exp.paren(numerator), expression=exp.Nullif(this=two_b, expression=_number(0))
-    )
+    magnitude = exp.Add(this=exp.IntDiv(this=n, expression=d), expression=half_up)
     signed = exp.Mul(
         this=exp.Mul(
             this=exp.Anonymous(this="SIGN", expressions=[a.copy()]),
@@ -170,7 +196,7 @@ def _rounded_quotient(dividend: exp.Expr, divisor: exp.Expr, shift: int, result:
         ),
         expression=exp.paren(magnitude),
     )
-    digits: exp.Expr = exp.cast(signed, exp.DataType.build(f"DECIMAL({MAX_PRECISION}, 0)"))
+    digits: exp.Expr = exp.Cast(this=signed, to=exp.DataType.build(f"DECIMAL({MAX_PRECISION}, 0)"))
     if result.scale:
         unit = exp.Literal.number("0." + "0" * (result.scale - 1) + "1")
         digits = exp.Mul(this=digits, expression=unit)
@@ -180,7 +206,7 @@ def _rounded_quotient(dividend: exp.Expr, divisor: exp.Expr, shift: int, result:
     )
     fail = exp.Anonymous(this="ERROR", expressions=[exp.Literal.string("Division by zero")])
     quotient = exp.Case(
-        ifs=[exp.If(this=zero, true=fail)], default=exp.cast(digits, result.sql_type())
+        ifs=[exp.If(this=zero, true=fail)], default=exp.Cast(this=digits, to=result.sql_type())
     )
     quotient.type = result.sql_type()
     quotient.meta[_EXACT] = result
@@ -230,4 +256,4 @@ def rounded_to_trino_scale(node: exp.Expr) -> exp.Expr | None:
     if result is None or (isinstance(node, exp.Avg) and isinstance(node.parent, exp.Window)):
         return None
     rounded = exp.Round(this=node, decimals=_number(result.scale))
-    return exp.cast(rounded, result.sql_type())
+    return exp.Cast(this=rounded, to=result.sql_type())
