@@ -30,8 +30,6 @@ pytestmark = pytest.mark.servers
 
 SCALE = 0.01
 SOURCE_NAMES = {"postgres": "pg", "mariadb": "my", "sqlite": "lite", "parquet": "files"}
-# MariaDB computes AVG and decimal division with 4 extra decimal places only.
-TOLERANCE = {1: 1e-4}
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +83,6 @@ def assert_reference_answer(actual, reference, n: int) -> None:
         expected.to_arrow_table(),
         ordered=is_ordered(n),
         order_by=ORDER_BY.get(n),
-        float_tol=TOLERANCE.get(n, 1e-6),
     )
 
 

@@ -89,9 +89,6 @@ TPCH_PLACEMENT = {
     "lineitem": "tfiles",
     "part": "tfiles",
 }
-# Trino's avg() of a DECIMAL is a DECIMAL of the same scale (rounded half up), where the
-# reference (DuckDB) returns a DOUBLE: Q1's averages agree to half a cent only.
-TPCH_ABS_TOL = {1: 0.005}
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,7 +242,6 @@ def test_tpch_query_matches_the_reference(tpch_trino, tpch_reference, n):
         expected.to_arrow_table(),
         ordered=is_ordered(n),
         order_by=ORDER_BY.get(n),
-        abs_tol=TPCH_ABS_TOL.get(n, 1e-9),
     )
 
 
