@@ -114,9 +114,31 @@ def exact_type(node: exp.Expr) -> Exact | None:
         if not (left.decimal or right.decimal):
             return _declared(node)
         return _arithmetic(node, left, right)
+    if isinstance(node, exp.Case | exp.If | exp.Coalesce):
+        return _common(node)
     if isinstance(node, exp.Column | exp.Count):
         return _declared(node)
     return None
+
+
+def _common(node: exp.Case | exp.If | exp.Coalesce) -> Exact | None:
+    """The type every branch's value is coerced to: Trino's common supertype."""
+    if isinstance(node, exp.Case):
+        values = [i.args.get("true") for i in node.args.get("ifs") or []]
+        values.append(node.args.get("default"))
+    elif isinstance(node, exp.If):
+        values = [node.args.get("true"), node.args.get("false")]
+    else:
+        values = [node.this, *node.expressions]
+    types = [exact_type(v) for v in values if v is not None and not isinstance(v, exp.Null)]
+    if not types or any(t is None for t in types):
+        return None
+    known = [t for t in types if t is not None]
+    if not any(t.decimal for t in known):
+        return _declared(node)
+    scale = max(t.scale for t in known)
+    whole = max(t.precision - t.scale for t in known)
+    return Exact(min(MAX_PRECISION, whole + scale), scale)
 
 
 def _argument(node: exp.AggFunc) -> exp.Expr:

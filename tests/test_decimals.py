@@ -35,6 +35,14 @@ def _expr(sql: str) -> sqlglot.exp.Expr:
         ("DECIMAL '0.05'", Exact(2, 2)),
         ("avg(CAST(x AS DECIMAL(15,2)))", Exact(15, 2)),
         ("sum(CAST(x AS DECIMAL(15,2)))", Exact(38, 2)),
+        # A CASE is typed as the common supertype of its branches (TPC-H Q14's promo share).
+        ("CASE WHEN y THEN CAST(x AS DECIMAL(15,2)) ELSE 0 END", Exact(15, 2)),
+        ("coalesce(CAST(x AS DECIMAL(15,4)), DECIMAL '12345678901234.5')", Exact(18, 4)),
+        (
+            "100.00 * sum(CASE WHEN y THEN CAST(x AS DECIMAL(15,2)) * (1 - CAST(z AS "
+            "DECIMAL(15,2))) ELSE 0 END) / sum(CAST(x AS DECIMAL(15,2)))",
+            Exact(38, 6),
+        ),
     ],
 )
 def test_exact_types_are_trinos(sql, expected):
