@@ -184,7 +184,7 @@ def _unscaled(value: exp.Expr, scale: int) -> exp.Expr:
         return exp.cast(value, exp.DataType.build("HUGEINT"))
     # Widened first: DuckDB sizes a product by its operands' declared precisions.
     # (exp.cast would keep a cast to a narrower decimal as it is.)
-    wide = exp.Cast(this=value, to=exp.DataType.build(f"DECIMAL({MAX_PRECISION}, {scale})"))
+    wide = exp.Cast(this=value, to=_decimal(MAX_PRECISION, scale))
     return exp.cast(
         exp.Mul(this=wide, expression=_number(10**scale)), exp.DataType.build("HUGEINT")
     )
@@ -192,47 +192,27 @@ def _unscaled(value: exp.Expr, scale: int) -> exp.Expr:
 
 def _rounded_quotient(dividend: exp.Expr, divisor: exp.Expr, shift: int, result: Exact) -> exp.Expr:
     """round_half_up(dividend * 10^shift / divisor) / 10^scale as ``result``, both operands
-    integers. Trino fails a division by zero; a NULL operand gives NULL."""
-    a, b = dividend, divisor
-    # |a| * 10^shift divided by |b|, rounded up where the remainder is at least half of |b|
-    # (compared as r >= |b| - r, which cannot overflow as 2r could).
-    n = exp.paren(exp.Mul(this=exp.Abs(this=a.copy()), expression=_number(10**shift)))
-    d = exp.Nullif(this=exp.Abs(this=b.copy()), expression=_number(0))
-    remainder = exp.paren(exp.Mod(this=n.copy(), expression=d.copy()))
-    half_up = exp.Case(
-        ifs=[
-            exp.If(
-                this=exp.GTE(
-                    this=remainder, expression=exp.Sub(this=d.copy(), expression=remainder.copy())
-                ),
-                true=_number(1),
-            )
-        ],
-        default=_number(0),
+    integers. Integer division truncates toward zero, so the quotient with one digit more
+    holds the digit that decides the rounding, which DuckDB's decimal ROUND then does half
+    away from zero, exactly. A division by zero fails, as in Trino (DuckDB's integer division
+    does); a NULL operand gives NULL. The dividend times 10^(shift+1) must fit 128 bits, or
+    DuckDB reports an overflow: Trino, which divides in 256 bits, answers some of those."""
+    extra = exp.IntDiv(
+        this=exp.Mul(this=dividend, expression=_number(10 ** (shift + 1))), expression=divisor
     )
-    magnitude = exp.Add(this=exp.IntDiv(this=n, expression=d), expression=half_up)
-    signed = exp.Mul(
-        this=exp.Mul(
-            this=exp.Anonymous(this="SIGN", expressions=[a.copy()]),
-            expression=exp.Anonymous(this="SIGN", expressions=[b.copy()]),
-        ),
-        expression=exp.paren(magnitude),
+    tenths = exp.Mul(
+        this=exp.Cast(this=extra, to=_decimal(MAX_PRECISION, 0)),
+        expression=exp.Literal.number("0." + "0" * result.scale + "1"),
     )
-    digits: exp.Expr = exp.Cast(this=signed, to=exp.DataType.build(f"DECIMAL({MAX_PRECISION}, 0)"))
-    if result.scale:
-        unit = exp.Literal.number("0." + "0" * (result.scale - 1) + "1")
-        digits = exp.Mul(this=digits, expression=unit)
-    zero = exp.and_(
-        exp.EQ(this=b.copy(), expression=_number(0)),
-        exp.Not(this=exp.Is(this=a.copy(), expression=exp.Null())),
-    )
-    fail = exp.Anonymous(this="ERROR", expressions=[exp.Literal.string("Division by zero")])
-    quotient = exp.Case(
-        ifs=[exp.If(this=zero, true=fail)], default=exp.Cast(this=digits, to=result.sql_type())
-    )
+    rounded = exp.Round(this=tenths, decimals=_number(result.scale))
+    quotient = exp.Cast(this=rounded, to=result.sql_type())
     quotient.type = result.sql_type()
     quotient.meta[_EXACT] = result
     return quotient
+
+
+def _decimal(precision: int, scale: int) -> exp.DataType:
+    return exp.DataType.build(f"DECIMAL({precision}, {scale})")
 
 
 def duckdb_decimal_quotient(node: exp.Expr) -> exp.Expr | None:
