@@ -454,6 +454,13 @@ def trino_meaning_in_duckdb(node: exp.Expr) -> exp.Expr:
     quotient = duckdb_decimal_quotient(node)
     if quotient is not None:
         return quotient
+    if isinstance(node, exp.Div) and all(
+        _typed(a, exp.DataType.INTEGER_TYPES) for a in (node.this, node.expression)
+    ):
+        # Trino divides integers as integers (truncating; a zero divisor fails). sqlglot
+        # writes it for DuckDB as a double division truncated, which loses digits past 2^53
+        # and turns a zero divisor into a cast error.
+        return exp.IntDiv(this=node.this, expression=node.expression)
     if isinstance(node, exp.Trim) and node.args.get("expression") is None:
         node.set("expression", exp.Literal.string(_TRINO_WHITESPACE))
         return node

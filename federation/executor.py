@@ -322,6 +322,12 @@ class Executor:
             for stream in streams:  # a source that failed mid-stream is the real cause
                 if stream.error is not None:
                     return scrub_values(stream.error)
+            if "Division by zero" in str(exc):
+                return ExecutionError(
+                    "Division by zero: a divisor in the query is 0 in some row (Trino fails "
+                    "such a query too).",
+                    "Use TRY(x / y) or x / NULLIF(y, 0) where a NULL should stand for it.",
+                )
             return ExecutionError(
                 "The query failed while combining the sources' rows: "
                 f"{without_values(_first_line(str(exc)))}",

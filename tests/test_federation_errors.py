@@ -548,6 +548,46 @@ def test_a_local_failure_mid_stream_is_one_paragraph(city_dir, tmp_path):
     assert result.stderr.startswith("Error: ")
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "unemployment_contribution / (headcount - headcount)",  # a decimal
+        "headcount / (headcount - headcount)",  # an integer
+    ],
+)
+def test_a_division_by_zero_fails_as_in_trino_and_try_makes_it_null(city_dir, tmp_path, expression):
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    catalog.add_source("hrss", f"sqlite://{city_dir}/hrss.sqlite")
+    catalog.crawl(sample=False)
+    sql = f"SELECT {expression} AS q FROM hrss.social_insurance_monthly"
+    with Session(catalog) as session:
+        with pytest.raises(ExecutionError) as raised:
+            session.query(sql)
+        assert str(raised.value).startswith("Division by zero")
+        assert "NULLIF" in str(raised.value) and "//" not in str(raised.value)
+        tried = session.query(sql.replace(f"{expression} AS", f"TRY({expression}) AS"))
+        assert tried.num_rows > 0 and tried.column("q").null_count == tried.num_rows
+
+
+def test_integers_divide_as_integers_beyond_doubles(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "big.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE b (i BIGINT, j BIGINT)")
+        conn.executemany("INSERT INTO b VALUES (?, ?)", [(2**53 + 1, -7), (-(2**53) - 1, 2)])
+    catalog = Catalog.open(str(tmp_path / "ws"))
+    catalog.add_source("big", f"sqlite://{path}")
+    catalog.crawl(sample=False)
+    with Session(catalog) as session:
+        got = session.query("SELECT i / 1 AS whole, i / j AS part FROM big.b ORDER BY whole")
+    # Trino truncates toward zero, in 64 bits (a double would round 2^53 + 1 to 2^53).
+    assert got.to_pylist() == [
+        {"whole": -(2**53) - 1, "part": -((2**53 + 1) // 2)},
+        {"whole": 2**53 + 1, "part": -((2**53 + 1) // 7)},
+    ]
+
+
 # -- PostgreSQL: down, slow, secrets --------------------------------------------------------------
 
 PG_ENV = "GUAJIE_TEST_ERRORS_PG_PASSWORD"
