@@ -392,12 +392,18 @@ class SQLiteDialect(SourceDialect):
 
 
 def _only_returned(node: exp.Expr) -> bool:
-    """Whether ``node`` is a whole item of a select list (not compared or computed on)."""
+    """Whether ``node`` is a whole item of a select list, not compared, computed on or
+    ordered by."""
     alias = node.parent
-    return (
+    if not (
         isinstance(alias, exp.Alias)
         and alias.arg_key == "expressions"
         and isinstance(alias.parent, exp.Select)
+    ):
+        return False
+    order = alias.parent.args.get("order")
+    return order is None or not any(
+        c.name == alias.alias and not c.table for c in order.find_all(exp.Column)
     )
 
 
