@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests import test_federation_city as city
@@ -331,6 +331,9 @@ def check(session: Any, reference: duckdb.DuckDBPyConnection, query: Query) -> N
 COMMON = {
     "deadline": None,
     "database": None,
+    # No explain phase: it traces every line while it reruns a failing example, which turns
+    # comparing a few thousand rows into minutes. The shrunk query is what tells the cause.
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     "suppress_health_check": [
         HealthCheck.function_scoped_fixture,
         HealthCheck.too_slow,
