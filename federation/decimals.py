@@ -254,8 +254,11 @@ def _sum_and_count(node: exp.Avg) -> tuple[exp.Expr, exp.Expr]:
 def rounded_to_trino_scale(node: exp.Expr) -> exp.Expr | None:
     """``node`` rounded half away from zero to Trino's scale and cast to its type, for a
     source whose decimal quotient carries more digits than that scale."""
-    result = decimal_quotient(node)
-    if result is None or (isinstance(node, exp.Avg) and isinstance(node.parent, exp.Window)):
+    if isinstance(node, exp.Avg) and isinstance(node.parent, exp.Window):
+        return None  # rounded with its window
+    averaged = isinstance(node, exp.Window) and isinstance(node.this, exp.Avg)
+    result = decimal_quotient(node.this if averaged else node)
+    if result is None:
         return None
     rounded = exp.Round(this=node, decimals=_number(result.scale))
     return exp.Cast(this=rounded, to=result.sql_type())

@@ -117,3 +117,14 @@ def test_averages_local_and_over_windows_round_half_away_from_zero():
         ("b", Decimal("-1.18")),
         ("c", None),
     ]
+
+
+def test_postgresql_rounds_an_average_over_a_window_with_its_window():
+    from guajie.federation.dialects import dialect_for
+
+    sql = "SELECT avg(CAST(d AS DECIMAL(15,2))) OVER (PARTITION BY g) AS w FROM t"
+    tree = sqlglot.parse_one(sql, read="trino")
+    pushed = dialect_for("postgresql").prepare(tree).sql(dialect="postgres")
+    assert "ROUND(CAST(AVG(CAST(d AS DECIMAL(15, 2))) OVER (PARTITION BY g) AS DECIMAL), 2)" in (
+        pushed
+    ), pushed

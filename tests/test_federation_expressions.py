@@ -292,3 +292,9 @@ def test_decimal_quotients_pushed_to_postgresql_are_rounded_as_computed_locally(
     local = embedded.query(sql).sort_by("district")
     assert got.to_pylist() == local.to_pylist()
     assert got.schema.field("a").type == pa.decimal128(18, 2)
+    windowed = (
+        "SELECT credit_code, avg(registered_capital) OVER (PARTITION BY district) AS w "
+        "FROM market.enterprise"
+    )
+    got = on_servers.query(windowed).sort_by("credit_code")
+    assert got.to_pylist() == embedded.query(windowed).sort_by("credit_code").to_pylist()
