@@ -116,6 +116,9 @@ def exact_type(node: exp.Expr) -> Exact | None:
         return _arithmetic(node, left, right)
     if isinstance(node, exp.Case | exp.If | exp.Coalesce):
         return _common(node)
+    if isinstance(node, exp.Sign):
+        arg = exact_type(node.this)
+        return Exact(1, 0) if arg is not None and arg.decimal else _declared(node)
     if isinstance(node, exp.Column | exp.Count):
         return _declared(node)
     return None

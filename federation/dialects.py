@@ -13,7 +13,12 @@ from typing import ClassVar
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
-from .decimals import decimal_quotient, duckdb_decimal_quotient, rounded_to_trino_scale
+from .decimals import (
+    decimal_quotient,
+    duckdb_decimal_quotient,
+    exact_type,
+    rounded_to_trino_scale,
+)
 
 _STRING_TYPES = {
     exp.DataType.Type.VARCHAR,
@@ -460,6 +465,10 @@ def trino_meaning_in_duckdb(node: exp.Expr) -> exp.Expr:
     quotient = duckdb_decimal_quotient(node)
     if quotient is not None:
         return quotient
+    if isinstance(node, exp.Sign) and node.type is not None:
+        sign = exact_type(node)
+        if sign is not None and sign.decimal:
+            return exp.Cast(this=node, to=sign.sql_type())  # Trino: a decimal(1,0)
     if isinstance(node, exp.Div) and all(
         _typed(a, exp.DataType.INTEGER_TYPES) for a in (node.this, node.expression)
     ):

@@ -1240,6 +1240,7 @@ TRINO_MEANINGS = [
     "100.00 * {d} / 7",
     "{d} / 2 + 1",
     "avg({d} / 2)",
+    "sign(-{d})",
 ]
 VALUES = {"x": 2.5, "d": "80.75", "day": "2022-07-15", "s": "\t ａｂé\u3000\n\u00a0"}
 VALUES_AS_COLUMNS = {name: name if name != "day" else '"day"' for name in VALUES}
