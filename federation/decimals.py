@@ -34,7 +34,7 @@ class Exact:
     decimal: bool = True
 
     def sql_type(self) -> exp.DataType:
-        return exp.DataType.build(f"DECIMAL({self.precision}, {self.scale})")
+        return _decimal(self.precision, self.scale)
 
 
 def _literal(node: exp.Literal) -> Exact | None:
@@ -161,17 +161,23 @@ def _arithmetic(node: exp.Expr, left: Exact, right: Exact) -> Exact:
 
 def decimal_quotient(node: exp.Expr) -> Exact | None:
     """The type of a division or average that Trino computes as a decimal, else None."""
-    if isinstance(node, exp.Div | exp.Avg):
-        return exact_type(node) if _has_decimal(node) else None
+    if isinstance(node, exp.Avg):
+        return exact_type(node)  # only an average of decimals has an exact type
+    if isinstance(node, exp.Div):
+        left, right = exact_type(node.this), exact_type(node.expression)
+        if left and right and (left.decimal or right.decimal):
+            return _arithmetic(node, left, right)
     return None
 
 
-def _has_decimal(node: exp.Div | exp.Avg) -> bool:
-    if isinstance(node, exp.Avg):
-        arg = exact_type(_argument(node))
-        return arg is not None and arg.decimal
-    left, right = exact_type(node.this), exact_type(node.expression)
-    return bool(left and right and (left.decimal or right.decimal))
+def _quotient(node: exp.Expr) -> tuple[exp.Expr, Exact] | None:
+    """The division or average of decimals ``node`` computes, with its type. An average over
+    a window is rewritten as the window (the average inside it is left alone)."""
+    if isinstance(node, exp.Avg) and isinstance(node.parent, exp.Window):
+        return None
+    inner = node.this if isinstance(node, exp.Window) and isinstance(node.this, exp.Avg) else node
+    result = decimal_quotient(inner)
+    return None if result is None else (inner, result)
 
 
 # -- the local engine (DuckDB) -----------------------------------------------------------
@@ -221,34 +227,31 @@ def _decimal(precision: int, scale: int) -> exp.DataType:
 def duckdb_decimal_quotient(node: exp.Expr) -> exp.Expr | None:
     """``node`` (a division or average of decimals, or a window over such an average)
     computed exactly with Trino's scale and rounding; None when it is not one."""
-    if isinstance(node, exp.Window) and isinstance(node.this, exp.Avg):
-        result = decimal_quotient(node.this)
-        if result is None:
-            return None
-        total, count = _sum_and_count(node.this)
-        over = node.copy()
-        over.set("this", total)
-        counted = node.copy()
-        counted.set("this", count)
-        return _rounded_quotient(_unscaled(over, result.scale), counted, 0, result)
-    if isinstance(node, exp.Avg) and isinstance(node.parent, exp.Window):
-        return None  # rewritten with its window
-    result = decimal_quotient(node)
-    if result is None:
+    found = _quotient(node)
+    if found is None:
         return None
-    if isinstance(node, exp.Avg):
-        total, count = _sum_and_count(node)
+    inner, result = found
+    if isinstance(inner, exp.Avg):
+        total, count = _sum_and_count(inner)
+        if inner is not node:  # each over the average's window
+            total, count = _over(node, total), _over(node, count)
         return _rounded_quotient(_unscaled(total, result.scale), count, 0, result)
-    left, right = exact_type(node.this), exact_type(node.expression)
+    left, right = exact_type(inner.this), exact_type(inner.expression)
     assert left is not None and right is not None
     shift = result.scale - left.scale + right.scale
     return _rounded_quotient(
-        _unscaled(node.this, left.scale), _unscaled(node.expression, right.scale), shift, result
+        _unscaled(inner.this, left.scale), _unscaled(inner.expression, right.scale), shift, result
     )
 
 
 def _sum_and_count(node: exp.Avg) -> tuple[exp.Expr, exp.Expr]:
     return exp.Sum(this=node.this.copy()), exp.Count(this=node.this.copy())
+
+
+def _over(window: exp.Expr, aggregate: exp.Expr) -> exp.Expr:
+    over = window.copy()
+    over.set("this", aggregate)
+    return over
 
 
 # -- a source that divides exactly enough (PostgreSQL's numeric) ------------------------
@@ -257,11 +260,8 @@ def _sum_and_count(node: exp.Avg) -> tuple[exp.Expr, exp.Expr]:
 def rounded_to_trino_scale(node: exp.Expr) -> exp.Expr | None:
     """``node`` rounded half away from zero to Trino's scale and cast to its type, for a
     source whose decimal quotient carries more digits than that scale."""
-    if isinstance(node, exp.Avg) and isinstance(node.parent, exp.Window):
-        return None  # rounded with its window
-    averaged = isinstance(node, exp.Window) and isinstance(node.this, exp.Avg)
-    result = decimal_quotient(node.this if averaged else node)
-    if result is None:
+    found = _quotient(node)
+    if found is None:
         return None
-    rounded = exp.Round(this=node, decimals=_number(result.scale))
-    return exp.Cast(this=rounded, to=result.sql_type())
+    rounded = exp.Round(this=node, decimals=_number(found[1].scale))
+    return exp.Cast(this=rounded, to=found[1].sql_type())

@@ -465,7 +465,7 @@ def trino_meaning_in_duckdb(node: exp.Expr) -> exp.Expr:
     quotient = duckdb_decimal_quotient(node)
     if quotient is not None:
         return quotient
-    if isinstance(node, exp.Sign) and node.type is not None:
+    if isinstance(node, exp.Sign):
         sign = exact_type(node)
         if sign is not None and sign.decimal:
             return exp.Cast(this=node, to=sign.sql_type())  # Trino: a decimal(1,0)
