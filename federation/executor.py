@@ -232,7 +232,11 @@ class Executor:
                 fstats.slices = fragment.parts
             elif fragment.query is not None:
                 fstats.sql, fstats.dynamic_filter_keys = _filtered_sql(fragment, done)
-                table = connector.fetch(fstats.sql).read_all()
+                table = connector.fetch_table(
+                    fstats.sql or "",
+                    not_null=fragment.not_null,
+                    expected_rows=fragment.estimated_rows,
+                )
             else:
                 table, fstats.dynamic_filter_keys = self._scan(connector, fragment, done)
         finally:
@@ -248,10 +252,16 @@ class Executor:
         """A sliced fragment: every slice at once, one connection each, rows concatenated."""
         (whole, *sqls), keys = _filtered_sqls(fragment, done, [None, *range(fragment.parts)])
 
+        rows = fragment.estimated_rows
+
         def fetch(part: int) -> pa.Table:
             own = connector if part == 0 else self.open_source(fragment.source)
             try:
-                table = own.fetch(sqls[part] or "").read_all()
+                table = own.fetch_table(
+                    sqls[part] or "",
+                    not_null=fragment.not_null,
+                    expected_rows=None if rows is None else rows // fragment.parts,
+                )
             finally:
                 if own is not connector:
                     own.close()

@@ -47,6 +47,8 @@ class Fragment:
     local_predicates: list[exp.Expr] = field(default_factory=list)
     limit: int | None = None
     output_types: dict[str, str] = field(default_factory=dict)
+    # Output columns the catalog says never hold NULL (table columns declared NOT NULL).
+    not_null: list[str] = field(default_factory=list)
     estimated_rows: int | None = None
     table_rows: int | None = None  # rows of its (largest) table, before any filter
     dynamic_filters: list[DynamicFilter] = field(default_factory=list)

@@ -691,6 +691,13 @@ class _Planner:
             for c in needed.get(r.alias, set())
             if (info_col := r.info.column(c)) is not None
         }
+        # Inner joins only: a NOT NULL column stays so in the group's rows.
+        fragment.not_null = sorted(
+            names[f"{r.alias}.{c}"]
+            for r in group
+            for c in needed.get(r.alias, set())
+            if (info_col := r.info.column(c)) is not None and not info_col.nullable
+        )
         rows = [r.info.row_count for r in group if r.info.row_count is not None]
         # Join conditions pair rows rather than drop them: only the other filters count.
         filters = [c for c in pushed if not _is_column_equality(c)]
@@ -747,6 +754,7 @@ class _Planner:
         fragment.output_types = {
             c: col.arrow_type for c in cols if (col := info.column(c)) is not None
         }
+        fragment.not_null = [c for c in cols if (col := info.column(c)) and not col.nullable]
         if info.row_count is not None:
             fragment.estimated_rows = int(info.row_count * selectivity(pushed, _columns_of(r)))
             self._base_rows[fragment.id] = fragment.table_rows = info.row_count

@@ -179,6 +179,27 @@ def test_large_postgres_fetches_in_slices_give_the_same_answers(tpch, reference,
     assert sent and not any("ctid" in sql for sql in sent)
 
 
+def test_postgres_results_packed_into_one_row_give_the_same_answers(tpch, reference, monkeypatch):
+    """Large results of NOT NULL numbers and dates come from PostgreSQL packed by the
+    server (here: any result), whole or in slices; the answers stay the reference's."""
+    from guajie.catalog.connectors import postgres, postgres_packed
+    from guajie.catalog.lru import LruCache
+    from guajie.federation import planner
+
+    monkeypatch.setattr(postgres_packed, "PACKED_MIN_ROWS", 1)
+    monkeypatch.setattr(planner, "_PLANS", LruCache(256))
+    unpacked = []
+    unpack = postgres.unpack
+    monkeypatch.setattr(postgres, "unpack", lambda *a: unpacked.append(unpack(*a)) or unpacked[-1])
+    for n in (3, 4, 5, 7, 8, 9, 10, 12, 18, 21):
+        assert_reference_answer(tpch.query(federated_sql(n)), reference, n)
+    whole = len(unpacked)
+    monkeypatch.setattr(planner, "SLICED_FETCH_MIN_ROWS", 1)
+    for n in (3, 9, 21):
+        assert_reference_answer(tpch.query(federated_sql(n)), reference, n)
+    assert whole and len(unpacked) > whole and all(t is not None for t in unpacked)
+
+
 @pytest.mark.parametrize("n", [15, 18])
 def test_parquet_read_by_a_local_fragment_counts_as_fetched(tpch, n):
     # Q15's maximum and Q18's large orders are computed from lineitem before the residual

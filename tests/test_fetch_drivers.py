@@ -518,6 +518,108 @@ def test_pg_values_that_cannot_be_read(pg: Db, path: str, sql: str, problem: str
     assert str(info.value).startswith("Source 'fetch_pg': ")
 
 
+# --------------------------------------------------------------------------------------------
+# PostgreSQL: whole results packed into one row (fetch_table)
+
+PACKABLE = """
+SELECT g::int2 AS i2, g AS i4, g::int8 * 3000000000 AS i8, g / 3.0::float4 AS f4,
+       CASE g % 4 WHEN 0 THEN 'NaN'::float8 WHEN 1 THEN '-Infinity' ELSE g / 7.0 END AS f8,
+       g % 3 = 0 AS b, date '0001-01-01' + (g + 5000) * 70 AS d,
+       timestamp '1900-01-01 00:00:00.000001' + g * interval '1 day 1 second' AS ts,
+       timestamptz '2024-01-02 03:04:05+08' - g * interval '1 hour' AS tstz,
+       (g * -1.25)::numeric(12, 2) AS n122, (g::int8 * 100000000000003)::numeric(18, 0) AS n180,
+       (g / 1e18)::numeric(18, 18) AS n1818
+FROM generate_series(-5000, 5000) AS g
+"""
+
+
+@pytest.fixture
+def packed(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Pack results of any size; records, per packed fetch, whether its rows unpacked."""
+    from guajie.catalog.connectors import postgres_packed
+
+    monkeypatch.setattr(postgres_packed, "PACKED_MIN_ROWS", 1)
+    monkeypatch.setattr(postgres_packed, "PACKED_MAX_COLUMNS", 20)
+    unpacked: list[bool] = []
+    unpack = postgres_module.unpack
+
+    def spy(row: Any, columns: Any) -> pa.Table | None:
+        table = unpack(row, columns)
+        unpacked.append(table is not None)
+        return table
+
+    monkeypatch.setattr(postgres_module, "unpack", spy)
+    return unpacked
+
+
+def _nan_free(value: Any) -> Any:
+    return "NaN" if isinstance(value, float) and math.isnan(value) else value
+
+
+def _whole(db: Db, sql: str, not_null: Any, rows: int | None = 100_000) -> pa.Table:
+    connector = db.connector()
+    try:
+        return connector.fetch_table(sql, not_null=not_null, expected_rows=rows)
+    finally:
+        connector.close()
+
+
+def test_pg_packed_results_equal_the_streamed_ones(pg: Db, packed: list[bool]) -> None:
+    expected = _fetch(pg, PACKABLE)
+    table = _whole(pg, PACKABLE, expected.column_names)
+    assert packed == [True]
+    assert table.schema == expected.schema
+    for name in expected.column_names:  # NaN as NaN (Arrow's equals() tells them apart)
+        got, want = table.column(name).to_pylist(), expected.column(name).to_pylist()
+        assert [_nan_free(v) for v in got] == [_nan_free(v) for v in want], name
+    assert str(table.schema.field("n122").type) == "decimal128(12, 2)"
+    assert table.num_rows == 10_001 and table.column("f8").null_count == 0  # NaN is no NULL
+
+
+def test_pg_packed_fetch_only_where_it_pays(pg: Db, packed: list[bool], monkeypatch) -> None:
+    from guajie.catalog.connectors import postgres_packed
+
+    numbers = "SELECT n, amount, day FROM f.wide_rows"
+    with_text = "SELECT n, s FROM f.wide_rows"
+    assert _whole(pg, with_text, ["n", "s"]).equals(_fetch(pg, with_text))
+    assert _whole(pg, numbers, ["n", "amount"]).equals(_fetch(pg, numbers))  # day: NULLs?
+    assert _whole(pg, numbers, ["n", "amount", "day"], rows=None).num_rows == 200_000
+    assert packed == []  # text, a column that may be NULL, no estimate: the usual fetch
+    monkeypatch.setattr(postgres_packed, "PACKED_MAX_BYTES", 1000)
+    assert _whole(pg, numbers, ["n", "amount", "day"]).num_rows == 200_000
+    assert packed == []
+    monkeypatch.setattr(postgres_packed, "PACKED_MAX_BYTES", 10**9)
+    table = _whole(pg, numbers, ["n", "amount", "day"])
+    assert packed == [True] and table.equals(_fetch(pg, numbers))
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT NULLIF(g % 5000, 7) AS n FROM generate_series(1, 5000) g",  # NULL after all
+        "SELECT CASE WHEN g = 9 THEN 'NaN'::numeric ELSE g END::numeric(8, 2) AS n "
+        "FROM generate_series(1, 50) g",  # NaN: no bigint holds it
+    ],
+)
+def test_pg_packed_fetch_gives_way_to_the_usual_one(pg: Db, packed: list[bool], sql: str) -> None:
+    table = _whole(pg, sql, ["n"])
+    assert table.equals(_fetch(pg, sql)) and table.column("n").null_count == 1
+    assert packed in ([False], [])  # unpacked as NULL-free, or refused by the server
+    assert _whole(pg, "SELECT 1::int8 AS n", ["n"]).to_pylist() == [{"n": 1}]  # still usable
+
+
+def test_pg_packed_fetch_reports_what_the_usual_one_reports(pg: Db, packed: list[bool]) -> None:
+    for sql in ("SELECT 'infinity'::date AS d", "SELECT '-infinity'::timestamp AS d"):
+        with pytest.raises(SourceError, match="does not fit") as info:
+            _whole(pg, sql, ["d"])
+        assert str(info.value).startswith("Source 'fetch_pg': ")
+    assert packed == [False, False]
+    with pytest.raises(SourceError, match="division by zero"):
+        _whole(pg, "SELECT 1 / (g - 15) AS x FROM generate_series(1, 20) g", ["x"])
+    empty = _whole(pg, "SELECT n, day FROM f.wide_rows WHERE false", ["n", "day"])
+    assert empty.num_rows == 0 and _types(empty) == {"n": "int32", "day": "date32[day]"}
+
+
 def test_pg_is_read_only(pg: Db, path: str) -> None:
     with pytest.raises(SourceError, match=r"read-only transaction|data-modifying"):
         _fetch(pg, "WITH gone AS (DELETE FROM f.wide_rows RETURNING n) SELECT n FROM gone")

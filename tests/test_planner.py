@@ -637,3 +637,41 @@ def test_a_trino_function_sqlglot_does_not_model_is_never_pushed(view):
     assert "url_extract_host" not in (fragment.sql() or "").lower()
     assert "capital" in (fragment.sql() or "")  # the filter still goes to the source
     assert "url_extract_host" in (plan.residual_sql or "").lower()
+
+
+def test_fragments_name_the_columns_the_catalog_declares_not_null():
+    """A fetch may take another way for columns that never hold NULL (PostgreSQL packs
+    them): table and same-source join fragments list them; computed columns are not."""
+    v = CatalogView(source_kinds={"pg": "postgresql", "files": "file"})
+    for name, rows in (("orders", 1_500_000), ("customer", 150_000)):
+        columns = (
+            ColumnInfo(f"{name[0]}_key", "int64", nullable=False),
+            ColumnInfo(f"{name[0]}_day", "date32[day]", nullable=False),
+            ColumnInfo(f"{name[0]}_note", "string"),
+        )
+        v.add(
+            TableInfo(
+                source="pg",
+                schema="public",
+                name=name,
+                kind="postgresql",
+                row_count=rows,
+                columns=columns,
+            )
+        )
+    v.add(table("files", "file", "default", "items", 6_000_000, i_key="int64", qty="int32"))
+    plan = plan_query(
+        "SELECT o_key, o_day, o_note, sum(qty) FROM pg.orders JOIN files.items ON i_key = o_key "
+        "GROUP BY o_key, o_day, o_note",
+        v,
+    )
+    (orders,) = [f for f in plan.fragments if f.source == "pg"]
+    assert orders.not_null == ["o_day", "o_key"]
+    plan = plan_query(
+        "SELECT o_key, c_day, o_note, c_note, qty FROM pg.orders JOIN pg.customer "
+        "ON c_key = o_key JOIN files.items ON i_key = o_key",
+        v,
+    )
+    (joined,) = [f for f in plan.fragments if f.source == "pg"]
+    assert "join" in joined.pushed
+    assert sorted(joined.not_null) == ["customer__c_day", "orders__o_key"]

@@ -9,7 +9,7 @@ fragment as Arrow (:meth:`fetch`). Adding a source kind is one module with one s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -124,6 +124,15 @@ class Connector(ABC):
     def fetch(self, sql: str) -> pa.RecordBatchReader:
         """Run one pushed-down fragment in the source's own dialect and stream Arrow."""
         raise SourceError(self.source.name, f"{self.kind} sources do not run SQL fragments.")
+
+    def fetch_table(
+        self, sql: str, *, not_null: Collection[str] = (), expected_rows: int | None = None
+    ) -> pa.Table:
+        """The whole result of one fragment at once, for a caller that needs its rows in no
+        particular order. ``not_null`` names result columns the catalog says hold no NULL
+        and ``expected_rows`` is the planner's estimate: a connector may fetch another way
+        given them, and returns the same table as :meth:`fetch` would."""
+        return self.fetch(sql).read_all()
 
     def reads_in_slices(self) -> bool:
         """Whether the server reads a slice of a table's storage without scanning the rest

@@ -45,7 +45,7 @@ import gc
 import itertools
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, cast
@@ -66,6 +66,7 @@ from .arrow_drivers import (
     redact_secret,
 )
 from .base import Capabilities, Connector, CrawledColumn, CrawledDataset, arrow_data_type
+from .postgres_packed import PackedColumn, packed_column, packed_query, unpack, worth_packing
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -1109,6 +1110,71 @@ class PostgresConnector(Connector):
                 return reader
         return self._fetch_rows(statement, sql)
 
+    def fetch_table(
+        self, sql: str, *, not_null: Collection[str] = (), expected_rows: int | None = None
+    ) -> pa.Table:
+        """The whole result, packed into one row by the server where its columns allow and
+        its estimated size is modest (see :mod:`.postgres_packed`); fetched as
+        :meth:`fetch` fetches it otherwise."""
+        statement = sql.strip().rstrip(";").rstrip()
+        if (
+            expected_rows is not None
+            and adbc_postgresql() is not None
+            and _looks_like_a_query(statement)
+        ):
+            table = self._fetch_packed(statement, not_null, expected_rows)
+            if table is not None:
+                return table
+        return self.fetch(sql).read_all()
+
+    def _fetch_packed(
+        self, statement: str, not_null: Collection[str], expected_rows: int
+    ) -> pa.Table | None:
+        import pyarrow as pa
+
+        manager = adbc_postgresql()[0]  # type: ignore[index]
+        uri = self._adbc_uri()
+        conn = self._adbc_session(uri)
+        if conn is None:
+            return None
+        handles: list[Any] = []
+        healthy = True
+        try:
+            stmt = manager.AdbcStatement(conn)
+            handles.append(stmt)
+            stmt.set_sql_query(statement + "\n")
+            described = pa.schema(stmt.execute_schema())
+            columns = [_packed_column(field, not_null) for field in described]
+            packable = [c for c in columns if c is not None]
+            if len(packable) < len(columns) or not packable:
+                return None
+            if not worth_packing(packable, expected_rows):
+                return None
+            stmt.set_sql_query(packed_query(statement, packable))
+            stream, _ = stmt.execute_query()
+            reader = pa.RecordBatchReader.from_stream(stream)
+            handles.append(reader)
+            result = reader.read_all()
+        except Exception as exc:
+            if _packing_failed(exc):
+                return None  # a value past bigint, a result too large: fetched as rows
+            healthy = False
+            raise self._adbc_query_error(exc, "running the query") from None
+        except BaseException:
+            healthy = False
+            raise
+        finally:
+            _close_all(handles)
+            if healthy:
+                ADBC_DATABASES.checkin(uri, conn)  # rolled back, an aborted one too
+            else:
+                _close_all([conn])
+        row = [
+            column[0].as_buffer() if pa.types.is_binary(column.type) else column[0].as_py()
+            for column in result.columns
+        ]
+        return unpack(row, packable)
+
     # -- fetch() through ADBC -----------------------------------------------------------------
 
     def _adbc_uri(self) -> str:
@@ -1338,6 +1404,34 @@ class PostgresConnector(Connector):
                 conn.close()
 
         return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+# SQLSTATE classes after which a packed fetch gives way to the usual one: data exceptions
+# (a value past bigint), insufficient resources, program limits; and the messages that say
+# so where an error comes mid-stream, without its SQLSTATE.
+_PACKED_FALLBACK_CLASSES = ("22", "53", "54")
+_PACKED_FALLBACK_RE = re.compile(
+    r"out of (memory|range)|too large|invalid memory alloc|cannot enlarge string buffer"
+)
+
+
+def _packing_failed(exc: BaseException) -> bool:
+    import pyarrow as pa
+
+    sqlstate = str(getattr(exc, "sqlstate", "") or "")
+    if sqlstate:
+        return sqlstate[:2] in _PACKED_FALLBACK_CLASSES
+    if not isinstance(exc, OSError | pa.ArrowException):
+        return False  # not the server's answer
+    return bool(_PACKED_FALLBACK_RE.search(adbc_server_message(exc)))
+
+
+def _packed_column(field: pa.Field, not_null: Collection[str]) -> PackedColumn | None:
+    plan = _adbc_column(field)
+    if plan is None or plan.cast or plan.array:
+        return None
+    typname = (field.metadata or {}).get(b"POSTGRESQL:type", b"").decode("utf-8", "replace")
+    return packed_column(field.name, typname, plan.target, not_null)
 
 
 def _looks_like_a_query(statement: str) -> bool:
