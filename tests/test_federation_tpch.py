@@ -170,10 +170,12 @@ def test_large_postgres_fetches_in_slices_give_the_same_answers(tpch, reference,
     from guajie.catalog.connectors.postgres import PostgresConnector
 
     sent: list[str] = []
-    fetch = PostgresConnector.fetch
+    fetch_table = PostgresConnector.fetch_table
     monkeypatch.setattr(PostgresConnector, "reads_in_slices", lambda self: False)
     monkeypatch.setattr(
-        PostgresConnector, "fetch", lambda self, sql: sent.append(sql) or fetch(self, sql)
+        PostgresConnector,
+        "fetch_table",
+        lambda self, sql, **kw: sent.append(sql) or fetch_table(self, sql, **kw),
     )
     assert_reference_answer(tpch.query(federated_sql(9)), reference, 9)
     assert sent and not any("ctid" in sql for sql in sent)
