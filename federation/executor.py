@@ -261,6 +261,7 @@ class Executor:
                     sqls[part] or "",
                     not_null=fragment.not_null,
                     expected_rows=None if rows is None else rows // fragment.parts,
+                    sliced=True,
                 )
             finally:
                 if own is not connector:

@@ -393,16 +393,17 @@ def test_a_fragment_starts_once_its_keys_are_there_not_when_a_slow_source_answer
 
     def open_source(name: str):
         connector = open_connector(sources[name])
-        fetch = connector.fetch
+        fetch, fetch_table = connector.fetch, connector.fetch_table
 
-        def timed_fetch(query: str):
+        def timed(read, query: str, **hints):
             if name == "pg":
                 time.sleep(1.0)
-            reader = fetch(query)
+            rows = read(query, **hints)
             fetched[name] = time.monotonic()
-            return reader
+            return rows
 
-        connector.fetch = timed_fetch
+        connector.fetch = lambda query: timed(fetch, query)
+        connector.fetch_table = lambda query, **hints: timed(fetch_table, query, **hints)
         return connector
 
     plan = tpch.plan(sql.format(lite="lite.", my="my.", pg="pg."))

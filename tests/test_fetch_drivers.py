@@ -620,6 +620,20 @@ def test_pg_packed_fetch_reports_what_the_usual_one_reports(pg: Db, packed: list
     assert empty.num_rows == 0 and _types(empty) == {"n": "int32", "day": "date32[day]"}
 
 
+def test_pg_a_slice_runs_without_parallel_workers(pg: Db, path: str) -> None:
+    """Slices fetched side by side keep the server's cores busy already; a parallel plan
+    of one slice could have every worker scan it again."""
+    sql = "SELECT current_setting('max_parallel_workers_per_gather') AS w"
+    connector = pg.connector()
+    try:
+        alone = connector.fetch_table(sql).column("w").to_pylist()
+        sliced = connector.fetch_table(sql, sliced=True).column("w").to_pylist()
+        after = connector.fetch(sql).read_all().column("w").to_pylist()  # not kept
+    finally:
+        connector.close()
+    assert sliced == ["0"] and alone == after and alone != ["0"]
+
+
 def test_pg_is_read_only(pg: Db, path: str) -> None:
     with pytest.raises(SourceError, match=r"read-only transaction|data-modifying"):
         _fetch(pg, "WITH gone AS (DELETE FROM f.wide_rows RETURNING n) SELECT n FROM gone")

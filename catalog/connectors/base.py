@@ -126,11 +126,17 @@ class Connector(ABC):
         raise SourceError(self.source.name, f"{self.kind} sources do not run SQL fragments.")
 
     def fetch_table(
-        self, sql: str, *, not_null: Collection[str] = (), expected_rows: int | None = None
+        self,
+        sql: str,
+        *,
+        not_null: Collection[str] = (),
+        expected_rows: int | None = None,
+        sliced: bool = False,
     ) -> pa.Table:
         """The whole result of one fragment at once, for a caller that needs its rows in no
-        particular order. ``not_null`` names result columns the catalog says hold no NULL
-        and ``expected_rows`` is the planner's estimate: a connector may fetch another way
+        particular order. ``not_null`` names result columns the catalog says hold no NULL,
+        ``expected_rows`` is the planner's estimate, and ``sliced`` says other slices of
+        the same fragment are fetched at the same time: a connector may fetch another way
         given them, and returns the same table as :meth:`fetch` would."""
         return self.fetch(sql).read_all()
 

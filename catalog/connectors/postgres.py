@@ -1103,38 +1103,49 @@ class PostgresConnector(Connector):
         through a server-side cursor and are converted in Python. Both give the same
         Arrow types: the crawl's for plain columns.
         """
+        return self._fetch(sql, serial=False)
+
+    def _fetch(self, sql: str, *, serial: bool) -> pa.RecordBatchReader:
         statement = sql.strip().rstrip(";").rstrip()
         if adbc_postgresql() is not None and _looks_like_a_query(statement):
-            reader = self._fetch_adbc(statement)
+            reader = self._fetch_adbc(statement, serial=serial)
             if reader is not None:
                 return reader
-        return self._fetch_rows(statement, sql)
+        return self._fetch_rows(statement, sql, serial=serial)
 
     def fetch_table(
-        self, sql: str, *, not_null: Collection[str] = (), expected_rows: int | None = None
+        self,
+        sql: str,
+        *,
+        not_null: Collection[str] = (),
+        expected_rows: int | None = None,
+        sliced: bool = False,
     ) -> pa.Table:
         """The whole result, packed into one row by the server where its columns allow and
         its estimated size is modest (see :mod:`.postgres_packed`); fetched as
-        :meth:`fetch` fetches it otherwise."""
+        :meth:`fetch` fetches it otherwise. A slice runs without parallel workers: the
+        slices fetched beside it already keep the server's cores busy, and a parallel
+        plan of one slice may have each worker scan the slice again (a hash join's inner
+        side is built by every worker)."""
         statement = sql.strip().rstrip(";").rstrip()
         if (
             expected_rows is not None
             and adbc_postgresql() is not None
             and _looks_like_a_query(statement)
         ):
-            table = self._fetch_packed(statement, not_null, expected_rows)
+            table = self._fetch_packed(statement, not_null, expected_rows, serial=sliced)
             if table is not None:
                 return table
-        return self.fetch(sql).read_all()
+        return self._fetch(sql, serial=sliced).read_all()
 
     def _fetch_packed(
-        self, statement: str, not_null: Collection[str], expected_rows: int
+        self, statement: str, not_null: Collection[str], expected_rows: int, *, serial: bool
     ) -> pa.Table | None:
         import pyarrow as pa
 
         manager = adbc_postgresql()[0]  # type: ignore[index]
         uri = self._adbc_uri()
-        conn = self._adbc_session(uri)
+        conn = self._adbc_session(uri, serial=serial)
         if conn is None:
             return None
         handles: list[Any] = []
@@ -1190,7 +1201,7 @@ class PostgresConnector(Connector):
         netloc = f"{auth}@{target.address}" if auth else target.address
         return f"postgresql://{netloc}/{quote(target.database, safe='')}?{query}"
 
-    def _fetch_adbc(self, statement: str) -> pa.RecordBatchReader | None:
+    def _fetch_adbc(self, statement: str, *, serial: bool) -> pa.RecordBatchReader | None:
         """The result through the ADBC driver, or None when a column needs the row path."""
         import pyarrow as pa
 
@@ -1198,7 +1209,7 @@ class PostgresConnector(Connector):
         assert found is not None
         manager = found[0]
         uri = self._adbc_uri()
-        conn = self._adbc_session(uri)
+        conn = self._adbc_session(uri, serial=serial)
         if conn is None:
             return None  # the driver itself cannot be used here: the row path reports why
         handles: list[Any] = [conn]
@@ -1288,7 +1299,7 @@ class PostgresConnector(Connector):
             known = _SLICES[key] = version >= 140000
         return known
 
-    def _adbc_session(self, uri: str) -> Any | None:
+    def _adbc_session(self, uri: str, *, serial: bool = False) -> Any | None:
         """A connection in a fresh read-only transaction at UTC, or None when the driver
         cannot be used. An idle connection that no longer answers is replaced once."""
         manager = adbc_postgresql()[0]  # type: ignore[index]
@@ -1306,7 +1317,7 @@ class PostgresConnector(Connector):
                 stmt = manager.AdbcStatement(conn)
                 # One round trip: the transaction's settings, and no session advisory lock
                 # left by an earlier statement on this connection.
-                stmt.set_sql_query(_SESSION_SETUP)
+                stmt.set_sql_query(_SESSION_SETUP + (_SERIAL if serial else ""))
                 stmt.execute_update()
                 stmt.close()
                 return conn
@@ -1328,13 +1339,15 @@ class PostgresConnector(Connector):
 
     # -- fetch() through psycopg --------------------------------------------------------------
 
-    def _fetch_rows(self, statement: str, sql: str) -> pa.RecordBatchReader:
+    def _fetch_rows(self, statement: str, sql: str, *, serial: bool) -> pa.RecordBatchReader:
         """Stream the result through a server-side cursor, converting rows in Python."""
         import pyarrow as pa
 
         conn = self._connect()
         try:
             conn.execute("SELECT set_config('TimeZone', 'UTC', true)")
+            if serial:
+                conn.execute(_SERIAL.strip("; "))
             cur = conn.cursor(name=f"guajie_fetch_{uuid.uuid4().hex[:12]}")
             cur.itersize = FETCH_BATCH_ROWS
             cur.execute(statement)
@@ -1448,6 +1461,7 @@ _SLICES: dict[str, bool] = {}  # server address/database -> reads_in_slices()
 _SESSION_SETUP = (
     "SET TRANSACTION READ ONLY; SET LOCAL TimeZone = 'UTC'; SELECT pg_advisory_unlock_all()"
 )
+_SERIAL = "; SET LOCAL max_parallel_workers_per_gather = 0"
 
 
 def _close_all(handles: list[Any]) -> None:
