@@ -232,11 +232,7 @@ class Executor:
                 fstats.slices = fragment.parts
             elif fragment.query is not None:
                 fstats.sql, fstats.dynamic_filter_keys = _filtered_sql(fragment, done)
-                table = connector.fetch_table(
-                    fstats.sql or "",
-                    not_null=fragment.not_null,
-                    expected_rows=fragment.estimated_rows,
-                )
+                table = connector.fetch_table(fstats.sql or "", **_fetch_hints(fragment))
             else:
                 table, fstats.dynamic_filter_keys = self._scan(connector, fragment, done)
         finally:
@@ -252,17 +248,12 @@ class Executor:
         """A sliced fragment: every slice at once, one connection each, rows concatenated."""
         (whole, *sqls), keys = _filtered_sqls(fragment, done, [None, *range(fragment.parts)])
 
-        rows = fragment.estimated_rows
+        hints = _fetch_hints(fragment, fragment.parts)
 
         def fetch(part: int) -> pa.Table:
             own = connector if part == 0 else self.open_source(fragment.source)
             try:
-                table = own.fetch_table(
-                    sqls[part] or "",
-                    not_null=fragment.not_null,
-                    expected_rows=None if rows is None else rows // fragment.parts,
-                    sliced=True,
-                )
+                table = own.fetch_table(sqls[part] or "", **hints)
             finally:
                 if own is not connector:
                     own.close()
@@ -464,6 +455,22 @@ def _whole_table(fragment: Fragment) -> bool:
         and not fragment.dynamic_filters
         and set(fragment.pushed) <= {"scan", "order"}
     )
+
+
+def _fetch_hints(fragment: Fragment, parts: int = 1) -> dict[str, Any]:
+    """What a connector may use to fetch a whole fragment, or each of its ``parts``
+    slices, its own way: the result's catalog types where it knows all of them, its NOT
+    NULL columns, and the estimated rows."""
+    assert fragment.query is not None
+    names = [s.alias_or_name for s in fragment.query.selects]
+    types = fragment.output_types
+    rows = fragment.estimated_rows
+    return {
+        "types": {n: types[n] for n in names} if all(n in types for n in names) else None,
+        "not_null": fragment.not_null,
+        "expected_rows": None if rows is None else rows // parts,
+        "sliced": parts > 1,
+    }
 
 
 def _finish(

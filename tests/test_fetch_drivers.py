@@ -556,10 +556,14 @@ def _nan_free(value: Any) -> Any:
     return "NaN" if isinstance(value, float) and math.isnan(value) else value
 
 
-def _whole(db: Db, sql: str, not_null: Any, rows: int | None = 100_000) -> pa.Table:
+def _whole(
+    db: Db, sql: str, not_null: Any, rows: int | None = 100_000, types: Any = None
+) -> pa.Table:
+    """fetch_table() told the result's types (by default as fetch() gives them)."""
     connector = db.connector()
     try:
-        return connector.fetch_table(sql, not_null=not_null, expected_rows=rows)
+        types = types or _types(connector.fetch(sql).read_all())
+        return connector.fetch_table(sql, types=types, not_null=not_null, expected_rows=rows)
     finally:
         connector.close()
 
@@ -579,16 +583,30 @@ def test_pg_packed_results_equal_the_streamed_ones(pg: Db, packed: list[bool]) -
 def test_pg_packed_fetch_only_where_it_pays(pg: Db, packed: list[bool], monkeypatch) -> None:
     from guajie.catalog.connectors import postgres_packed
 
+    tried: list[str] = []
+    attempt = postgres_module.PostgresConnector._fetch_packed
+    monkeypatch.setattr(
+        postgres_module.PostgresConnector,
+        "_fetch_packed",
+        lambda self, statement, *a, **k: (
+            tried.append(statement) or attempt(self, statement, *a, **k)
+        ),
+    )
     numbers = "SELECT n, amount, day FROM f.wide_rows"
     with_text = "SELECT n, s FROM f.wide_rows"
     assert _whole(pg, with_text, ["n", "s"]).equals(_fetch(pg, with_text))
     assert _whole(pg, numbers, ["n", "amount"]).equals(_fetch(pg, numbers))  # day: NULLs?
     assert _whole(pg, numbers, ["n", "amount", "day"], rows=None).num_rows == 200_000
-    assert packed == []  # text, a column that may be NULL, no estimate: the usual fetch
+    # Text, a column that may hold NULL, no estimate: the usual fetch, without a round
+    # trip to learn so.
+    assert packed == [] and tried == []
     monkeypatch.setattr(postgres_packed, "PACKED_MAX_BYTES", 1000)
     assert _whole(pg, numbers, ["n", "amount", "day"]).num_rows == 200_000
-    assert packed == []
+    assert packed == [] and tried == []
     monkeypatch.setattr(postgres_packed, "PACKED_MAX_BYTES", 10**9)
+    # The catalog's types out of date (text now): found out by the server, fetched as usual.
+    assert _whole(pg, with_text, ["n", "s"], types={"n": "int32", "s": "int64"}).num_rows
+    assert packed == [] and tried == [with_text]
     table = _whole(pg, numbers, ["n", "amount", "day"])
     assert packed == [True] and table.equals(_fetch(pg, numbers))
 
@@ -609,9 +627,12 @@ def test_pg_packed_fetch_gives_way_to_the_usual_one(pg: Db, packed: list[bool], 
 
 
 def test_pg_packed_fetch_reports_what_the_usual_one_reports(pg: Db, packed: list[bool]) -> None:
-    for sql in ("SELECT 'infinity'::date AS d", "SELECT '-infinity'::timestamp AS d"):
+    for sql, kind in (
+        ("SELECT 'infinity'::date AS d", "date32[day]"),
+        ("SELECT '-infinity'::timestamp AS d", "timestamp[us]"),
+    ):
         with pytest.raises(SourceError, match="does not fit") as info:
-            _whole(pg, sql, ["d"])
+            _whole(pg, sql, ["d"], types={"d": kind})
         assert str(info.value).startswith("Source 'fetch_pg': ")
     assert packed == [False, False]
     with pytest.raises(SourceError, match="division by zero"):

@@ -9,7 +9,7 @@ fragment as Arrow (:meth:`fetch`). Adding a source kind is one module with one s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -129,15 +129,17 @@ class Connector(ABC):
         self,
         sql: str,
         *,
+        types: Mapping[str, str] | None = None,
         not_null: Collection[str] = (),
         expected_rows: int | None = None,
         sliced: bool = False,
     ) -> pa.Table:
         """The whole result of one fragment at once, for a caller that needs its rows in no
-        particular order. ``not_null`` names result columns the catalog says hold no NULL,
-        ``expected_rows`` is the planner's estimate, and ``sliced`` says other slices of
-        the same fragment are fetched at the same time: a connector may fetch another way
-        given them, and returns the same table as :meth:`fetch` would."""
+        particular order. ``types`` are the result's columns and Arrow types as the catalog
+        has them (all of them, or None), ``not_null`` the columns it says hold no NULL,
+        ``expected_rows`` the planner's estimate, and ``sliced`` says other slices of the
+        same fragment are fetched at the same time: a connector may fetch another way given
+        them, and returns the same table as :meth:`fetch` would."""
         return self.fetch(sql).read_all()
 
     def reads_in_slices(self) -> bool:

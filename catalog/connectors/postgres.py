@@ -45,7 +45,7 @@ import gc
 import itertools
 import re
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, cast
@@ -66,7 +66,7 @@ from .arrow_drivers import (
     redact_secret,
 )
 from .base import Capabilities, Connector, CrawledColumn, CrawledDataset, arrow_data_type
-from .postgres_packed import PackedColumn, packed_column, packed_query, unpack, worth_packing
+from .postgres_packed import PackedColumn, may_pack, packed_column, packed_query, unpack
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -1117,6 +1117,7 @@ class PostgresConnector(Connector):
         self,
         sql: str,
         *,
+        types: Mapping[str, str] | None = None,
         not_null: Collection[str] = (),
         expected_rows: int | None = None,
         sliced: bool = False,
@@ -1129,17 +1130,19 @@ class PostgresConnector(Connector):
         side is built by every worker)."""
         statement = sql.strip().rstrip(";").rstrip()
         if (
-            expected_rows is not None
+            types
+            and expected_rows is not None
+            and may_pack(types, not_null, expected_rows)
             and adbc_postgresql() is not None
             and _looks_like_a_query(statement)
         ):
-            table = self._fetch_packed(statement, not_null, expected_rows, serial=sliced)
+            table = self._fetch_packed(statement, not_null, serial=sliced)
             if table is not None:
                 return table
         return self._fetch(sql, serial=sliced).read_all()
 
     def _fetch_packed(
-        self, statement: str, not_null: Collection[str], expected_rows: int, *, serial: bool
+        self, statement: str, not_null: Collection[str], *, serial: bool
     ) -> pa.Table | None:
         import pyarrow as pa
 
@@ -1158,9 +1161,7 @@ class PostgresConnector(Connector):
             columns = [_packed_column(field, not_null) for field in described]
             packable = [c for c in columns if c is not None]
             if len(packable) < len(columns) or not packable:
-                return None
-            if not worth_packing(packable, expected_rows):
-                return None
+                return None  # the server's types differ from the catalog's: as usual
             stmt.set_sql_query(packed_query(statement, packable))
             stream, _ = stmt.execute_query()
             reader = pa.RecordBatchReader.from_stream(stream)

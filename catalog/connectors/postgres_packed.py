@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import array
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,11 +101,31 @@ def _decimal_scale(target: str) -> int | None:
     return scale if precision <= 18 and 0 <= scale <= precision else None
 
 
-def worth_packing(columns: Sequence[PackedColumn], expected_rows: int) -> bool:
+# Arrow types (as the catalog prints them) whose PostgreSQL columns may pack, and widths.
+_WIDTHS = {
+    "int16": 2,
+    "int32": 4,
+    "int64": 8,
+    "float": 4,
+    "double": 8,
+    "bool": 1,
+    "date32[day]": 4,
+    "timestamp[us]": 8,
+    "timestamp[us, tz=UTC]": 8,
+}
+
+
+def may_pack(types: Mapping[str, str], not_null: Collection[str], expected_rows: int) -> bool:
+    """Whether a result of these columns (name -> Arrow type, as the catalog has them)
+    is worth a packed fetch: decided before asking the server anything, so that the
+    results that would not pack cost no round trip more."""
+    widths = [_WIDTHS.get(t, 8 if _decimal_scale(t) is not None else 0) for t in types.values()]
     return (
-        len(columns) <= PACKED_MAX_COLUMNS
+        0 < len(types) <= PACKED_MAX_COLUMNS
+        and all(widths)
+        and set(types) <= set(not_null)
         and expected_rows >= PACKED_MIN_ROWS
-        and expected_rows * sum(c.width for c in columns) <= PACKED_MAX_BYTES
+        and expected_rows * sum(widths) <= PACKED_MAX_BYTES
     )
 
 
