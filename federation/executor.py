@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from guajie.catalog.connectors import Connector
+from guajie.catalog.connectors.base import PACKED_KEY
 from guajie.catalog.errors import GuajieError, redact, scrub_values, without_values
 
 from .adaptive import CHOICES, PlanChoices
@@ -226,13 +227,14 @@ class Executor:
                 and not _looks_up(fragment, done)
                 and connector.reads_in_slices()
             ):
-                table, fstats.sql, fstats.dynamic_filter_keys = self._fetch_slices(
+                table, fstats.sql, fstats.dynamic_filter_keys, fstats.packed = self._fetch_slices(
                     connector, fragment, done
                 )
                 fstats.slices = fragment.parts
             elif fragment.query is not None:
                 fstats.sql, fstats.dynamic_filter_keys = _filtered_sql(fragment, done)
                 table = connector.fetch_table(fstats.sql or "", **_fetch_hints(fragment))
+                fstats.packed = _was_packed(table)
             else:
                 table, fstats.dynamic_filter_keys = self._scan(connector, fragment, done)
         finally:
@@ -244,11 +246,13 @@ class Executor:
 
     def _fetch_slices(
         self, connector: Any, fragment: Fragment, done: dict[str, pa.Table]
-    ) -> tuple[pa.Table, str | None, int | None]:
-        """A sliced fragment: every slice at once, one connection each, rows concatenated."""
+    ) -> tuple[pa.Table, str | None, int | None, bool]:
+        """A sliced fragment: every slice at once, one connection each, rows concatenated;
+        and whether every slice came packed."""
         (whole, *sqls), keys = _filtered_sqls(fragment, done, [None, *range(fragment.parts)])
 
         hints = _fetch_hints(fragment, fragment.parts)
+        packed: list[bool] = []
 
         def fetch(part: int) -> pa.Table:
             own = connector if part == 0 else self.open_source(fragment.source)
@@ -257,13 +261,14 @@ class Executor:
             finally:
                 if own is not connector:
                     own.close()
+            packed.append(_was_packed(table))
             return conform(table, fragment.output_types)
 
         with ThreadPoolExecutor(max_workers=fragment.parts - 1) as pool:
             rest = [pool.submit(fetch, part) for part in range(1, fragment.parts)]
             first = fetch(0)
             tables = [first, *(f.result() for f in rest)]
-        return pa.concat_tables(tables), whole, keys
+        return pa.concat_tables(tables), whole, keys, all(packed)
 
     def _scan(
         self, connector: Any, fragment: Fragment, done: dict[str, pa.Table], stream: bool = False
@@ -455,6 +460,10 @@ def _whole_table(fragment: Fragment) -> bool:
         and not fragment.dynamic_filters
         and set(fragment.pushed) <= {"scan", "order"}
     )
+
+
+def _was_packed(table: pa.Table) -> bool:
+    return (table.schema.metadata or {}).get(PACKED_KEY) == b"1"
 
 
 def _fetch_hints(fragment: Fragment, parts: int = 1) -> dict[str, Any]:

@@ -163,6 +163,7 @@ class FragmentStats:
     sql: str | None = None  # as actually sent, dynamic filters included
     dynamic_filter_keys: int | None = None
     slices: int = 1  # connections a sliced fragment was fetched over (1: fetched whole)
+    packed: bool = False  # sent by the server as one row of packed column values
     started: float = 0.0  # seconds after the run began: shows what waited on what
     read_in_place: bool = False  # a Parquet scan the local query ran itself, untimed
     same_rows_as: str | None = None  # a scan answered from another fragment's read
@@ -265,6 +266,8 @@ class Plan:
                     d["actual"]["same_rows_as"] = s.same_rows_as
                 if f.parts > 1:
                     d["actual"]["slices"] = s.slices
+                if s.packed:
+                    d["actual"]["packed"] = True
                 if s.sql and s.sql != d.get("sql"):
                     d["sql_sent"] = s.sql
                 if s.dynamic_filter_keys is not None:
@@ -333,6 +336,8 @@ class Plan:
                         if s.slices > 1
                         else "    fetched whole"
                     )
+                if s.packed:
+                    lines.append("    sent packed: one row of each column's values per fetch")
                 if s.sql and s.sql != f.sql():
                     lines.append(f"    sent: {_abbreviate(s.sql)}")
         if self.residual is not None:

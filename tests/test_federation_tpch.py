@@ -197,9 +197,17 @@ def test_postgres_results_packed_into_one_row_give_the_same_answers(tpch, refere
         assert_reference_answer(tpch.query(federated_sql(n)), reference, n)
     whole = len(unpacked)
     monkeypatch.setattr(planner, "SLICED_FETCH_MIN_ROWS", 1)
+    monkeypatch.setattr(planner, "_PLANS", LruCache(256))
     for n in (3, 9, 21):
         assert_reference_answer(tpch.query(federated_sql(n)), reference, n)
     assert whole and len(unpacked) > whole and all(t is not None for t in unpacked)
+    result = tpch.execute(federated_sql(3))  # explain --analyze tells how the rows came
+    result.read_all()
+    (pg,) = [f for f in result.plan.fragments if f.source == "pg"]
+    assert result.stats.fragments[pg.id].packed and result.stats.fragments[pg.id].slices > 1
+    assert "sent packed" in result.plan.explain(result.stats)
+    (shown,) = [d for d in result.plan.to_dict(result.stats)["fragments"] if d["id"] == pg.id]
+    assert shown["actual"]["packed"] is True
 
 
 @pytest.mark.parametrize("n", [15, 18])

@@ -20,6 +20,10 @@ from ..models import ColumnStats, Source
 if TYPE_CHECKING:
     import pyarrow as pa
 
+# Schema metadata of a fetch_table() result the server sent packed, not row by row
+# (``explain --analyze`` says so).
+PACKED_KEY = b"guajie.packed"
+
 
 def arrow_data_type(name: str) -> pa.DataType:
     """The pyarrow type for an Arrow type string as the catalog records it."""

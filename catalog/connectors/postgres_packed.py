@@ -31,6 +31,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .base import PACKED_KEY
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -157,7 +159,9 @@ def unpack(row: Sequence[Any], columns: Sequence[PackedColumn]) -> pa.Table | No
         if values is None:
             return None
         arrays.append(values)
-    schema = pa.schema([pa.field(c.name, _arrow_type(c.target)) for c in columns])
+    schema = pa.schema(
+        [pa.field(c.name, _arrow_type(c.target)) for c in columns], metadata={PACKED_KEY: b"1"}
+    )
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
