@@ -1318,7 +1318,7 @@ class PostgresConnector(Connector):
                 stmt = manager.AdbcStatement(conn)
                 # One round trip: the transaction's settings, and no session advisory lock
                 # left by an earlier statement on this connection.
-                stmt.set_sql_query(_SESSION_SETUP + (_SERIAL if serial else ""))
+                stmt.set_sql_query(_SESSION_SETUP + (f"; {_SERIAL}" if serial else ""))
                 stmt.execute_update()
                 stmt.close()
                 return conn
@@ -1348,7 +1348,7 @@ class PostgresConnector(Connector):
         try:
             conn.execute("SELECT set_config('TimeZone', 'UTC', true)")
             if serial:
-                conn.execute(_SERIAL.strip("; "))
+                conn.execute(_SERIAL)
             cur = conn.cursor(name=f"guajie_fetch_{uuid.uuid4().hex[:12]}")
             cur.itersize = FETCH_BATCH_ROWS
             cur.execute(statement)
@@ -1462,7 +1462,7 @@ _SLICES: dict[str, bool] = {}  # server address/database -> reads_in_slices()
 _SESSION_SETUP = (
     "SET TRANSACTION READ ONLY; SET LOCAL TimeZone = 'UTC'; SELECT pg_advisory_unlock_all()"
 )
-_SERIAL = "; SET LOCAL max_parallel_workers_per_gather = 0"
+_SERIAL = "SET LOCAL max_parallel_workers_per_gather = 0"
 
 
 def _close_all(handles: list[Any]) -> None:

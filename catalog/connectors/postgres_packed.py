@@ -99,8 +99,8 @@ def _decimal_scale(target: str) -> int | None:
     """The scale of a ``decimal128(p, s)`` whose unscaled values fit a ``bigint``."""
     if not target.startswith("decimal128("):
         return None
-    precision, scale = (int(x) for x in target[len("decimal128(") : -1].split(","))
-    return scale if precision <= 18 and 0 <= scale <= precision else None
+    decimal = _arrow_type(target)
+    return decimal.scale if decimal.precision <= 18 and decimal.scale >= 0 else None
 
 
 # Arrow types (as the catalog prints them) whose PostgreSQL columns may pack, and widths.
@@ -179,7 +179,7 @@ def _values(data: Any, rows: int, column: PackedColumn) -> pa.Array | None:
     if not rows:
         return pa.array([], target)
     raw = array.array(column.typecode)
-    raw.frombytes(bytes(data))
+    raw.frombytes(memoryview(data))  # the driver's buffer, copied once
     if len(raw) != rows:
         return None  # never expected: the usual fetch says what the rows are
     if column.width > 1 and sys.byteorder == "little":
@@ -199,8 +199,7 @@ def _values(data: Any, rows: int, column: PackedColumn) -> pa.Array | None:
     if low.as_py() in ends or high.as_py() in ends:
         return None  # infinity: the usual fetch refuses it with its own message
     if column.kind == "date":
-        shifted = pc.add_checked(values.cast(pa.int64()), _DATE_2000)
-        if pc.max(shifted).as_py() >= 2**31:
-            return None
-        return shifted.cast(pa.int32()).view(target)
+        if high.as_py() + _DATE_2000 >= 2**31:
+            return None  # past what a date32 holds
+        return pc.add(values, pa.scalar(_DATE_2000, pa.int32())).view(target)
     return pc.add_checked(values, _TIMESTAMP_2000_US).view(target)
